@@ -1,0 +1,46 @@
+import type { App } from '../apps/app.js';
+import type { LaneFollower } from '../ledger/follower.js';
+import type { Intake } from '../ledger/intake.js';
+import type { SignatureVerifier } from '../ledger/keys.js';
+import type { LedgerStore } from '../ledger/store.js';
+
+export interface Readiness {
+  ready: boolean;
+  reason?: string;
+}
+
+export interface ReplicaView {
+  id: string;
+  url: string;
+  pid: number;
+  version: string;
+  ready: boolean;
+}
+
+export interface LaneView {
+  lane: string;
+  leader: string | null;
+  term: number;
+  height: number;
+}
+
+export interface ClusterView {
+  replicas: ReplicaView[];
+  lanes: LaneView[];
+}
+
+export interface LaneRuntime {
+  app: App;
+  follower: LaneFollower;
+}
+
+/** What the HTTP routes need from a replica. */
+export interface ApiContext {
+  replicaId: string;
+  lanes: ReadonlyMap<string, LaneRuntime>;
+  store: LedgerStore;
+  intake: Intake;
+  verifier: SignatureVerifier;
+  readiness(): Readiness;
+  cluster(): Promise<ClusterView>;
+}

@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BatonError } from '../errors.js';
+
+/** Largest request body read, in bytes. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export function sendJson(res: ServerResponse, status: number, payload: unknown): void {
+  if (res.headersSent) return;
+  const body = JSON.stringify(payload);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, error: BatonError): void {
+  if (error.status === 413) res.setHeader('connection', 'close');
+  sendJson(res, error.status, error.toJSON());
+}
+
+/** Reads the whole body up to `limit` bytes, refusing larger bodies before buffering them. */
+export async function readBody(req: IncomingMessage, limit = MAX_REQUEST_BYTES): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new BatonError('body_too_large');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BatonError('body_too_large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const raw = await readBody(req);
+  const text = raw.toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new BatonError('bad_json');
+  }
+}
+
+/** Parses an optional non-negative integer query parameter. */
+export function intParam(
+  value: string | null,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === null || value === '') return fallback;
+  if (!/^\d{1,16}$/.test(value)) throw new BatonError('bad_request', `${name} must be an integer`);
+  const n = Number(value);
+  if (n < min || n > max) throw new BatonError('bad_request', `${name} must be between ${min} and ${max}`);
+  return n;
+}

@@ -1,0 +1,68 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BatonError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isConnectionError } from '../db/pool.js';
+import type { ApiContext } from './context.js';
+import { sendError } from './http.js';
+import { route } from './routes.js';
+
+export interface ApiServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+function toBatonError(error: unknown, logger: Logger): BatonError {
+  if (error instanceof BatonError) return error;
+  if (error instanceof URIError)
+    return new BatonError('bad_request', 'malformed percent-encoding in the URL');
+  if (isConnectionError(error)) return new BatonError('unavailable');
+  logger.error('request failed', { error, stack: error instanceof Error ? error.stack : undefined });
+  return new BatonError('internal');
+}
+
+export async function startApiServer(
+  ctx: ApiContext,
+  host: string,
+  port: number,
+  logger: Logger,
+): Promise<ApiServer> {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    res.setHeader('x-baton-replica', ctx.replicaId);
+    try {
+      const url = new URL(req.url ?? '/', 'http://replica');
+      const { handler, params } = route(ctx, req.method ?? 'GET', url);
+      await handler(ctx, req, res, params);
+    } catch (error) {
+      sendError(res, toBatonError(error, logger));
+    }
+  };
+  const server = createServer(
+    { keepAliveTimeout: 65_000, requestTimeout: 30_000 },
+    (req, res) => void handle(req, res),
+  );
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable)
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${shownHost}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,87 @@
+import { leaseTimings } from '../coordination/elector.js';
+import { createLogger, type LogLevel } from '../log.js';
+import { replicaConfig } from '../node/config.js';
+import { startReplica } from '../node/replica.js';
+import { intOption, listOption, parse, UsageError } from './args.js';
+
+export const NODE_HELP = `baton node: run one replica against a PostgreSQL database (production use)
+
+usage: baton node --database-url URL --id ID [options]
+
+  --database-url URL   PostgreSQL connection URL (or env BATON_DATABASE_URL)
+  --id ID              replica id, unique in the cluster (letters, digits, _ . -)
+  --port P             HTTP port (default 7700)
+  --host H             address to listen on (default 127.0.0.1)
+  --advertise-url URL  URL other replicas and clients use to reach this one
+  --lanes a,b          lanes to create if missing (default main); every lane is served
+  --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
+  --log-level LEVEL    debug | info | warn | error (default info)
+
+Logs are JSON lines on stdout. SIGTERM or SIGINT stops the replica gracefully (it resigns
+its lanes first so another replica takes over at once); a second signal exits immediately.
+When started by "baton up" it also stops when its parent goes away.`;
+
+export async function nodeCommand(argv: string[]): Promise<void> {
+  const { values } = parse(
+    argv,
+    {
+      'database-url': { type: 'string' },
+      id: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'advertise-url': { type: 'string' },
+      lanes: { type: 'string' },
+      'lease-ttl': { type: 'string' },
+      'log-level': { type: 'string' },
+      'watch-parent': { type: 'boolean' },
+    },
+    'node',
+  );
+  if (values.help) {
+    console.log(NODE_HELP);
+    return;
+  }
+  const databaseUrl = values['database-url'] ?? process.env['BATON_DATABASE_URL'];
+  if (!databaseUrl) throw new UsageError('--database-url (or BATON_DATABASE_URL) is required');
+  if (!values.id) throw new UsageError('--id is required');
+  const level = (values['log-level'] ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(level))
+    throw new UsageError('--log-level must be debug, info, warn or error');
+  const logger = createLogger({ replica: values.id }, { level });
+  const config = replicaConfig({
+    id: values.id,
+    databaseUrl,
+    logger,
+    port: intOption(values.port, 'port', 7700),
+    host: values.host ?? '127.0.0.1',
+    lanes: listOption(values.lanes, ['main']),
+    lease: leaseTimings(intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000)),
+    ...(values['advertise-url'] ? { advertiseUrl: values['advertise-url'] } : {}),
+  });
+
+  const replica = await startReplica(config);
+  let signals = 0;
+  const stop = (why: string): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn('second stop request: exiting now', { why });
+      process.exit(1);
+    }
+    logger.info('stop requested', { why });
+    replica.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error('stop failed', { error });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  if (values['watch-parent']) {
+    // "baton up" keeps our stdin open; it closes when the parent dies, even by SIGKILL.
+    process.stdin.on('end', () => stop('parent exited'));
+    process.stdin.on('close', () => stop('parent exited'));
+    process.stdin.resume();
+  }
+}

@@ -1,0 +1,57 @@
+import type { TypedEvents } from '../events.js';
+
+export interface ElectorEvents extends Record<string, unknown> {
+  /** This replica now leads `lane` under `term` (not yet claimed in the ledger's fence). */
+  'lane:elected': { lane: string; term: number };
+  /** This replica no longer leads `lane` under `term`; stop its ordered work at once. */
+  'lane:lost': { lane: string; term: number; reason: LostReason };
+  'lease:renew:error': { error: unknown };
+  'session:up': { sessionId: string };
+  'session:down': { error: unknown };
+}
+
+export type LostReason = 'renew-deadline' | 'lease-taken' | 'session-lost' | 'resigned' | 'stopped';
+
+export interface LeaseTimings {
+  /** How long a lease lives after its last renewal, judged by the coordination service's clock. */
+  ttlMs: number;
+  /** How often a leader renews. */
+  renewIntervalMs: number;
+  /** A leader that has not renewed for this long stops leading; must be below ttlMs. */
+  renewDeadlineMs: number;
+  /** How often a candidate looks for lanes it can take (expired leases, dead holders). */
+  acquireIntervalMs: number;
+}
+
+export function leaseTimings(ttlMs = 3_000, overrides: Partial<LeaseTimings> = {}): LeaseTimings {
+  const timings: LeaseTimings = {
+    ttlMs,
+    renewIntervalMs: Math.max(50, Math.round(ttlMs / 4)),
+    renewDeadlineMs: Math.round((ttlMs * 2) / 3),
+    acquireIntervalMs: 50,
+    ...overrides,
+  };
+  if (timings.renewDeadlineMs >= timings.ttlMs) throw new Error('renewDeadlineMs must be shorter than ttlMs');
+  if (timings.renewIntervalMs >= timings.renewDeadlineMs) {
+    throw new Error('renewIntervalMs must be shorter than renewDeadlineMs');
+  }
+  return timings;
+}
+
+/**
+ * Grants lane terms. An implementation guarantees that terms of a lane strictly increase and
+ * that at most one replica holds an unexpired lease per lane; safety against a stale leader
+ * comes from the ledger fencing every commit with the term, never from the lease alone.
+ */
+export interface Elector {
+  readonly kind: string;
+  readonly events: TypedEvents<ElectorEvents>;
+  /** The lanes this replica campaigns for; lanes dropped from the set are resigned. */
+  setCandidacy(lanes: Iterable<string>): void;
+  /** True while this replica holds `term` of `lane` and renewed it within the renew deadline. */
+  holds(lane: string, term: number): boolean;
+  /** Gives a lane up so another replica can take it without waiting for the lease to expire. */
+  resign(lane: string): Promise<void>;
+  /** Runs until `signal` aborts; then releases what it holds where it can. */
+  run(signal: AbortSignal): Promise<void>;
+}

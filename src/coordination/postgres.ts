@@ -1,0 +1,209 @@
+import type { Logger } from '../log.js';
+import { TypedEvents } from '../events.js';
+import { DedicatedConnection } from '../db/dedicated.js';
+import { monotonicMs } from '../time.js';
+import { Waker } from '../waker.js';
+import type { Elector, ElectorEvents, LeaseTimings, LostReason } from './elector.js';
+
+interface Held {
+  term: number;
+  /** Monotonic time at which the last successful renewal (or the acquisition) was sent. */
+  renewedAt: number;
+}
+
+interface Session {
+  pid: number;
+  started: string;
+}
+
+export interface PostgresElectorOptions {
+  url: string;
+  replicaId: string;
+  timings: LeaseTimings;
+  logger: Logger;
+  /** Runs on every new session, on the elector's own connection (e.g. to record the session id). */
+  onSession?: (conn: DedicatedConnection) => Promise<void>;
+}
+
+/**
+ * Lane leases in PostgreSQL (table baton_leases), judged by the database clock. A lease also
+ * dies with its holder's database session: a candidate takes a lane whose holder's backend is
+ * gone from pg_stat_activity at its next acquire tick, so a killed leader is replaced in
+ * milliseconds instead of after the TTL. Each tick costs one query however many lanes there are.
+ */
+export class PostgresElector implements Elector {
+  readonly kind = 'postgres';
+  readonly events = new TypedEvents<ElectorEvents>();
+  private readonly conn: DedicatedConnection;
+  private readonly held = new Map<string, Held>();
+  private candidacy = new Set<string>();
+  private session: Session | null = null;
+  private lastRenewSent = 0;
+  private readonly waker = new Waker();
+
+  constructor(private readonly options: PostgresElectorOptions) {
+    this.conn = new DedicatedConnection({
+      url: options.url,
+      name: `elector:${options.replicaId}`,
+      logger: options.logger,
+      queryTimeoutMs: Math.max(200, options.timings.renewDeadlineMs - options.timings.renewIntervalMs),
+    });
+  }
+
+  setCandidacy(lanes: Iterable<string>): void {
+    this.candidacy = new Set(lanes);
+    for (const lane of this.held.keys()) {
+      if (!this.candidacy.has(lane)) void this.resign(lane);
+    }
+  }
+
+  holds(lane: string, term: number): boolean {
+    const held = this.held.get(lane);
+    return (
+      held !== undefined &&
+      held.term === term &&
+      monotonicMs() - held.renewedAt < this.options.timings.renewDeadlineMs
+    );
+  }
+
+  heldLanes(): Map<string, number> {
+    return new Map([...this.held].map(([lane, h]) => [lane, h.term]));
+  }
+
+  /** Runs the next acquire tick now (e.g. when another replica resigned a lane). */
+  poke(): void {
+    this.waker.wake();
+  }
+
+  async resign(lane: string): Promise<void> {
+    const held = this.held.get(lane);
+    if (!held) return;
+    this.drop(lane, 'resigned');
+    const session = this.session;
+    if (!session) return;
+    await this.conn
+      .query(
+        `UPDATE baton_leases SET holder = NULL, holder_pid = NULL, holder_started = NULL, expires_at = NULL
+         WHERE lane = $1 AND term = $2 AND holder_pid = $3 AND holder_started = $4`,
+        [lane, held.term, session.pid, session.started],
+      )
+      .then(() => this.conn.query('SELECT pg_notify($1, $2)', ['baton_leases', lane]))
+      .catch((error: unknown) =>
+        this.options.logger.warn('resign failed; the lease will expire', { lane, error }),
+      );
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const offUp = this.conn.events.on('up', () => void this.onSessionUp(signal));
+    const offDown = this.conn.events.on('down', ({ error }) => this.onSessionDown(error));
+    const connection = this.conn.run(signal);
+    try {
+      while (!signal.aborted) {
+        this.enforceDeadlines();
+        if (this.session) await this.tick();
+        await this.waker.wait(this.options.timings.acquireIntervalMs, signal);
+      }
+    } finally {
+      for (const lane of [...this.held.keys()]) await this.resign(lane);
+      offUp();
+      offDown();
+      await connection;
+    }
+  }
+
+  private async onSessionUp(signal: AbortSignal): Promise<void> {
+    try {
+      const { rows } = await this.conn.query<{ pid: number; started: string }>(
+        `SELECT pid, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
+      );
+      const row = rows[0];
+      if (!row || signal.aborted) return;
+      await this.options.onSession?.(this.conn);
+      this.session = { pid: row.pid, started: row.started };
+      this.events.emit('session:up', { sessionId: `${row.pid}@${row.started}` });
+    } catch (error) {
+      this.options.logger.warn('elector session setup failed', { error });
+    }
+  }
+
+  /** Once the session is gone, others may take our lanes at once: stop leading immediately. */
+  private onSessionDown(error: unknown): void {
+    const hadSession = this.session !== null;
+    this.session = null;
+    for (const lane of [...this.held.keys()]) this.drop(lane, 'session-lost');
+    if (hadSession) this.events.emit('session:down', { error });
+  }
+
+  private drop(lane: string, reason: LostReason): void {
+    const held = this.held.get(lane);
+    if (!held) return;
+    this.held.delete(lane);
+    this.options.logger.info('lane lost', { lane, term: held.term, reason });
+    this.events.emit('lane:lost', { lane, term: held.term, reason });
+  }
+
+  private enforceDeadlines(): void {
+    const now = monotonicMs();
+    for (const [lane, held] of this.held) {
+      if (now - held.renewedAt >= this.options.timings.renewDeadlineMs) this.drop(lane, 'renew-deadline');
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const session = this.session!;
+    try {
+      if (this.held.size > 0 && monotonicMs() - this.lastRenewSent >= this.options.timings.renewIntervalMs) {
+        await this.renew(session);
+      }
+      const wanted = [...this.candidacy].filter((lane) => !this.held.has(lane));
+      if (wanted.length > 0) await this.acquire(session, wanted);
+    } catch (error) {
+      // A failing elector session cannot vouch for anything: end it, which drops our leases.
+      this.options.logger.warn('elector query failed; restarting the session', { error });
+      this.events.emit('lease:renew:error', { error });
+      this.onSessionDown(error);
+      await this.conn.restart();
+    }
+  }
+
+  private async renew(session: Session): Promise<void> {
+    const sentAt = monotonicMs();
+    this.lastRenewSent = sentAt;
+    const { rows } = await this.conn.query<{ lane: string; term: string }>(
+      `UPDATE baton_leases SET expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
+       WHERE holder_pid = $1 AND holder_started = $2::timestamptz
+       RETURNING lane, term`,
+      [session.pid, session.started, this.options.timings.ttlMs],
+    );
+    const renewed = new Map(rows.map((r) => [r.lane, Number(r.term)]));
+    for (const [lane, held] of [...this.held]) {
+      if (renewed.get(lane) === held.term) held.renewedAt = sentAt;
+      else this.drop(lane, 'lease-taken');
+    }
+  }
+
+  private async acquire(session: Session, lanes: string[]): Promise<void> {
+    const sentAt = monotonicMs();
+    const { rows } = await this.conn.query<{ lane: string; term: string }>(
+      `UPDATE baton_leases l
+       SET holder = $1, holder_pid = $2, holder_started = $3::timestamptz,
+           term = GREATEST(l.term, (SELECT b.term FROM baton_lanes b WHERE b.lane = l.lane)) + 1,
+           expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000)
+       WHERE l.lane = ANY($5::text[])
+         AND (l.holder_pid IS NULL
+              OR l.expires_at IS NULL
+              OR l.expires_at <= clock_timestamp()
+              OR (l.holder_pid = $2 AND l.holder_started = $3::timestamptz)
+              OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                             WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started))
+       RETURNING l.lane, l.term`,
+      [this.options.replicaId, session.pid, session.started, this.options.timings.ttlMs, lanes],
+    );
+    for (const row of rows) {
+      const term = Number(row.term);
+      this.held.set(row.lane, { term, renewedAt: sentAt });
+      this.options.logger.info('lane elected', { lane: row.lane, term });
+      this.events.emit('lane:elected', { lane: row.lane, term });
+    }
+  }
+}

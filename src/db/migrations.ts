@@ -1,0 +1,192 @@
+import type pg from 'pg';
+
+export const GENESIS_PARENT = '0'.repeat(64);
+
+/**
+ * Ordered schema migrations. Never edit a shipped migration: append a new one.
+ * The database enforces the invariants itself: one block per (lane, height), a hash chain
+ * by foreign key, blocks immutable once written, and every block insert fenced by the
+ * lane's current term (a trigger, so no code path can skip it).
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE baton_lanes (
+    lane        text PRIMARY KEY,
+    app         text NOT NULL,
+    term        bigint NOT NULL DEFAULT 0,
+    height      bigint NOT NULL DEFAULT 0,
+    tip_hash    text NOT NULL DEFAULT '${GENESIS_PARENT}',
+    tip_time    bigint NOT NULL DEFAULT 0,
+    created_at  timestamptz NOT NULL DEFAULT now()
+  );
+
+  CREATE TABLE baton_blocks (
+    lane          text NOT NULL REFERENCES baton_lanes (lane),
+    height        bigint NOT NULL CHECK (height >= 1),
+    hash          text NOT NULL UNIQUE,
+    parent_hash   text NOT NULL,
+    parent_height bigint,
+    term          bigint NOT NULL CHECK (term >= 1),
+    producer      text NOT NULL,
+    time_ms       bigint NOT NULL,
+    tx_ids        text[] NOT NULL,
+    results       jsonb NOT NULL,
+    changes       jsonb NOT NULL,
+    PRIMARY KEY (lane, height),
+    UNIQUE (lane, height, hash),
+    CHECK ((height = 1 AND parent_height IS NULL AND parent_hash = '${GENESIS_PARENT}')
+        OR (height > 1 AND parent_height = height - 1)),
+    FOREIGN KEY (lane, parent_height, parent_hash) REFERENCES baton_blocks (lane, height, hash)
+  );
+
+  CREATE FUNCTION baton_fence_block() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE cur baton_lanes%ROWTYPE;
+  BEGIN
+    SELECT * INTO cur FROM baton_lanes WHERE lane = NEW.lane FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'lane % does not exist', NEW.lane USING ERRCODE = 'BT004';
+    END IF;
+    IF cur.term <> NEW.term THEN
+      RAISE EXCEPTION 'block % of lane % has term % but the current term is %',
+        NEW.height, NEW.lane, NEW.term, cur.term USING ERRCODE = 'BT001';
+    END IF;
+    IF cur.height <> NEW.height - 1 OR cur.tip_hash <> NEW.parent_hash THEN
+      RAISE EXCEPTION 'block % of lane % does not extend the tip (height %)',
+        NEW.height, NEW.lane, cur.height USING ERRCODE = 'BT002';
+    END IF;
+    UPDATE baton_lanes SET height = NEW.height, tip_hash = NEW.hash, tip_time = NEW.time_ms
+      WHERE lane = NEW.lane;
+    RETURN NEW;
+  END $$;
+
+  CREATE TRIGGER baton_blocks_fence BEFORE INSERT ON baton_blocks
+    FOR EACH ROW EXECUTE FUNCTION baton_fence_block();
+
+  CREATE FUNCTION baton_blocks_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    RAISE EXCEPTION 'blocks are immutable' USING ERRCODE = 'BT005';
+  END $$;
+
+  CREATE TRIGGER baton_blocks_no_change BEFORE UPDATE OR DELETE ON baton_blocks
+    FOR EACH ROW EXECUTE FUNCTION baton_blocks_immutable();
+
+  CREATE TABLE baton_txs (
+    id          text PRIMARY KEY,
+    lane        text NOT NULL,
+    seq         bigint GENERATED ALWAYS AS IDENTITY,
+    body        text NOT NULL,
+    signer      text NOT NULL,
+    signature   text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    height      bigint,
+    idx         integer,
+    ok          boolean,
+    error       text
+  );
+  CREATE INDEX baton_txs_pending ON baton_txs (lane, seq) WHERE height IS NULL;
+
+  CREATE TABLE baton_state (
+    lane   text NOT NULL,
+    key    text NOT NULL,
+    value  jsonb NOT NULL,
+    height bigint NOT NULL,
+    PRIMARY KEY (lane, key)
+  );
+
+  CREATE TABLE baton_replicas (
+    id              text PRIMARY KEY,
+    instance        text NOT NULL,
+    url             text NOT NULL,
+    pid             integer NOT NULL,
+    version         text NOT NULL,
+    ready           boolean NOT NULL DEFAULT false,
+    session_pid     integer,
+    session_started timestamptz,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    seen_at         timestamptz NOT NULL DEFAULT now()
+  );
+
+  CREATE TABLE baton_leases (
+    lane           text PRIMARY KEY REFERENCES baton_lanes (lane),
+    holder         text,
+    holder_pid     integer,
+    holder_started timestamptz,
+    term           bigint NOT NULL DEFAULT 0,
+    expires_at     timestamptz
+  );
+
+  CREATE FUNCTION baton_intake(p_ids text[], p_lanes text[], p_bodies text[], p_signers text[], p_sigs text[])
+  RETURNS SETOF text LANGUAGE plpgsql AS $$
+  DECLARE l text;
+  BEGIN
+    RETURN QUERY
+      INSERT INTO baton_txs (id, lane, body, signer, signature)
+      SELECT * FROM unnest(p_ids, p_lanes, p_bodies, p_signers, p_sigs)
+      ON CONFLICT (id) DO NOTHING
+      RETURNING baton_txs.id;
+    FOR l IN SELECT DISTINCT x FROM unnest(p_lanes) AS x LOOP
+      PERFORM pg_notify('baton_txs', l);
+    END LOOP;
+  END $$;
+
+  CREATE FUNCTION baton_commit_block(
+    p_lane text, p_height bigint, p_hash text, p_parent text, p_term bigint, p_producer text,
+    p_time bigint, p_txids text[], p_oks boolean[], p_errors text[], p_results jsonb, p_changes jsonb)
+  RETURNS void LANGUAGE plpgsql AS $$
+  DECLARE n bigint;
+  BEGIN
+    INSERT INTO baton_blocks (lane, height, hash, parent_hash, parent_height, term, producer, time_ms,
+                              tx_ids, results, changes)
+    VALUES (p_lane, p_height, p_hash, p_parent, CASE WHEN p_height > 1 THEN p_height - 1 END, p_term,
+            p_producer, p_time, p_txids, p_results, p_changes);
+
+    UPDATE baton_txs t SET height = p_height, idx = u.ord - 1, ok = u.ok, error = u.err
+      FROM unnest(p_txids, p_oks, p_errors) WITH ORDINALITY AS u(id, ok, err, ord)
+      WHERE t.id = u.id AND t.lane = p_lane AND t.height IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n <> cardinality(p_txids) THEN
+      RAISE EXCEPTION 'block % of lane % names % transactions but only % are pending',
+        p_height, p_lane, cardinality(p_txids), n USING ERRCODE = 'BT003';
+    END IF;
+
+    INSERT INTO baton_state (lane, key, value, height)
+      SELECT p_lane, c->>0, c->1, p_height FROM jsonb_array_elements(p_changes) AS c
+      ON CONFLICT (lane, key) DO UPDATE SET value = EXCLUDED.value, height = EXCLUDED.height;
+
+    PERFORM pg_notify('baton_blocks', p_lane || ':' || p_height);
+  END $$;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+const MIGRATION_LOCK = 0x6261746f; // 'bato'
+
+/** Applies pending migrations. Safe when several replicas start at once: one transaction-scoped lock. */
+export async function migrate(client: pg.ClientBase): Promise<number> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS baton_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query<{ v: number | null }>(
+      'SELECT max(version) AS v FROM baton_migrations',
+    );
+    const current = rows[0]?.v ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `the database schema is version ${current}, newer than this build supports (${MIGRATIONS.length}); upgrade baton`,
+      );
+    }
+    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+      await client.query(MIGRATIONS[version - 1]!);
+      await client.query('INSERT INTO baton_migrations (version) VALUES ($1)', [version]);
+    }
+    await client.query('COMMIT');
+    return MIGRATIONS.length - current;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,95 @@
+import type { Logger } from '../log.js';
+import { TypedEvents } from '../events.js';
+import type { BlockRecord } from './block.js';
+import { LaneState } from './lane-state.js';
+import type { LedgerStore } from './store.js';
+
+export interface FollowerEvents extends Record<string, unknown> {
+  block: BlockRecord;
+}
+
+const FETCH_LIMIT = 200;
+
+/**
+ * Keeps one lane's warm state current from committed blocks. Every replica runs one per lane,
+ * leader included, so a new leader continues from the tip at once instead of replaying.
+ * Applying is idempotent by height: a block already applied is skipped, a gap triggers a fetch.
+ */
+export class LaneFollower {
+  readonly events = new TypedEvents<FollowerEvents>();
+  private state: LaneState | null = null;
+  private catchUpRun: Promise<void> | null = null;
+  private catchUpAgain = false;
+
+  constructor(
+    readonly lane: string,
+    private readonly store: LedgerStore,
+    private readonly logger: Logger,
+  ) {}
+
+  get loaded(): boolean {
+    return this.state !== null;
+  }
+
+  get height(): number {
+    return this.state?.height ?? 0;
+  }
+
+  /** The warm state; only valid after `load()`. */
+  get current(): LaneState {
+    if (!this.state) throw new Error(`lane ${this.lane} is not loaded`);
+    return this.state;
+  }
+
+  async load(): Promise<void> {
+    this.state = new LaneState(await this.store.snapshot(this.lane));
+    this.logger.info('lane state loaded', { height: this.state.height });
+  }
+
+  /** Applies a block this replica knows was committed (its own, or one it fetched). */
+  offer(block: BlockRecord): boolean {
+    const state = this.state;
+    if (!state || block.height <= state.height) return false;
+    if (!state.applyNext(block)) {
+      this.requestCatchUp();
+      return false;
+    }
+    this.events.emit('block', block);
+    return true;
+  }
+
+  /** Coalesces concurrent requests: at most one fetch runs, and one more follows if asked meanwhile. */
+  requestCatchUp(): void {
+    if (this.catchUpRun) {
+      this.catchUpAgain = true;
+      return;
+    }
+    this.catchUpRun = this.catchUp()
+      .catch((error: unknown) => this.logger.warn('catch-up failed', { error }))
+      .finally(() => {
+        this.catchUpRun = null;
+        if (this.catchUpAgain) {
+          this.catchUpAgain = false;
+          this.requestCatchUp();
+        }
+      });
+  }
+
+  /** Fetches and applies every committed block above the local tip. */
+  async catchUp(): Promise<void> {
+    if (!this.state) await this.load();
+    for (;;) {
+      const blocks = await this.store.blocksAfter(this.lane, this.current.height, FETCH_LIMIT);
+      for (const block of blocks) {
+        if (block.height <= this.current.height) continue;
+        if (!this.current.applyNext(block)) {
+          throw new Error(
+            `block ${block.height} of lane ${this.lane} does not extend the local tip ${this.current.height}`,
+          );
+        }
+        this.events.emit('block', block);
+      }
+      if (blocks.length < FETCH_LIMIT) return;
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+
+// DER prefixes that wrap a raw 32-byte ed25519 key as SPKI (public) and PKCS#8 (private).
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export const HEX32 = /^[0-9a-fA-F]{64}$/;
+export const HEX64 = /^[0-9a-fA-F]{128}$/;
+
+export interface KeyPair {
+  /** Raw 32-byte ed25519 public key, lowercase hex: the account address. */
+  publicKey: string;
+  /** Raw 32-byte ed25519 seed, lowercase hex. */
+  secretKey: string;
+}
+
+export function generateKeyPair(): KeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
+  const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX.length);
+  return { publicKey: pub.toString('hex'), secretKey: seed.toString('hex') };
+}
+
+export function publicKeyObject(hex: string): KeyObject {
+  return createPublicKey({
+    key: Buffer.concat([SPKI_PREFIX, Buffer.from(hex, 'hex')]),
+    format: 'der',
+    type: 'spki',
+  });
+}
+
+export function privateKeyObject(secretHex: string): KeyObject {
+  return createPrivateKey({
+    key: Buffer.concat([PKCS8_PREFIX, Buffer.from(secretHex, 'hex')]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+}
+
+/** ed25519 signature (hex) over the UTF-8 bytes of `message`. */
+export function signMessage(secretHex: string, message: string): string {
+  return sign(null, Buffer.from(message, 'utf8'), privateKeyObject(secretHex)).toString('hex');
+}
+
+/** Verifies signatures, keeping the parsed public keys of recent signers (bounded). */
+export class SignatureVerifier {
+  private readonly keys = new Map<string, KeyObject>();
+
+  constructor(private readonly maxKeys = 10_000) {}
+
+  verify(signerHex: string, message: string, signatureHex: string): boolean {
+    let key = this.keys.get(signerHex);
+    if (!key) {
+      try {
+        key = publicKeyObject(signerHex);
+      } catch {
+        return false;
+      }
+      if (this.keys.size >= this.maxKeys) this.keys.delete(this.keys.keys().next().value!);
+      this.keys.set(signerHex, key);
+    }
+    try {
+      return verify(null, Buffer.from(message, 'utf8'), key, Buffer.from(signatureHex, 'hex'));
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { AppState, JsonValue } from '../apps/app.js';
+import type { BlockRecord, StateChange } from './block.js';
+import type { StateSnapshot } from './store.js';
+
+/** A replica's in-memory copy of one lane: its tip and its app state. */
+export class LaneState {
+  height: number;
+  tipHash: string;
+  tipTimeMs: number;
+  private readonly values: Map<string, JsonValue>;
+
+  constructor(snapshot: StateSnapshot) {
+    this.height = snapshot.height;
+    this.tipHash = snapshot.tipHash;
+    this.tipTimeMs = snapshot.tipTime;
+    this.values = new Map(snapshot.entries);
+  }
+
+  get(key: string): JsonValue | undefined {
+    return this.values.get(key);
+  }
+
+  /**
+   * Applies the next block. Returns false (and changes nothing) when `block` is not the
+   * successor of the tip, so callers can apply idempotently and detect gaps.
+   */
+  applyNext(block: BlockRecord): boolean {
+    if (block.height !== this.height + 1 || block.parentHash !== this.tipHash) return false;
+    for (const [key, value] of block.changes) this.values.set(key, value);
+    this.height = block.height;
+    this.tipHash = block.hash;
+    this.tipTimeMs = Date.parse(block.time);
+    return true;
+  }
+
+  /** A scratch layer for building a block: reads fall through to this state, writes stay local. */
+  overlay(): StateOverlay {
+    return new StateOverlay(this);
+  }
+}
+
+export class StateOverlay implements AppState {
+  private readonly writes = new Map<string, JsonValue>();
+
+  constructor(private readonly base: LaneState) {}
+
+  get(key: string): JsonValue | undefined {
+    return this.writes.has(key) ? this.writes.get(key) : this.base.get(key);
+  }
+
+  set(key: string, value: JsonValue): void {
+    this.writes.set(key, value);
+  }
+
+  /** Marks a point to roll back to if the next transaction throws. */
+  checkpoint(): Map<string, JsonValue> {
+    return new Map(this.writes);
+  }
+
+  restore(checkpoint: Map<string, JsonValue>): void {
+    this.writes.clear();
+    for (const [k, v] of checkpoint) this.writes.set(k, v);
+  }
+
+  changes(): StateChange[] {
+    return [...this.writes.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+}

@@ -1,0 +1,120 @@
+import type { App } from '../apps/app.js';
+import type { Logger } from '../log.js';
+import { TypedEvents } from '../events.js';
+import { backoffMs, sleep } from '../time.js';
+import { SQLSTATE, isConnectionError, sqlState } from '../db/pool.js';
+import { blockHash, type BlockRecord, type TxResult } from './block.js';
+import { parseBody } from './envelope.js';
+import type { LaneFollower } from './follower.js';
+import type { LedgerStore, PendingTx } from './store.js';
+import type { Waker } from '../waker.js';
+
+export interface LeaderLimits {
+  /** Most transactions in one block. */
+  maxBlockTxs: number;
+  /** Fallback poll when no notification arrives. */
+  idlePollMs: number;
+}
+
+export const DEFAULT_LEADER_LIMITS: LeaderLimits = { maxBlockTxs: 2000, idlePollMs: 500 };
+
+export interface LeaderEvents extends Record<string, unknown> {
+  'block:committed': { lane: string; term: number; height: number; txs: number };
+}
+
+export interface LeaderContext {
+  lane: string;
+  term: number;
+  producer: string;
+  app: App;
+  store: LedgerStore;
+  follower: LaneFollower;
+  waker: Waker;
+  limits: LeaderLimits;
+  logger: Logger;
+  events: TypedEvents<LeaderEvents>;
+  /** True while the elector can still vouch for this term (renewed within the renew deadline). */
+  stillLeads: () => boolean;
+}
+
+export type LeaderExit = 'stopped' | 'fenced' | 'lost';
+
+/** Applies pending transactions on top of the warm state and returns the block to commit. */
+export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): BlockRecord {
+  const base = ctx.follower.current;
+  const overlay = base.overlay();
+  const results: TxResult[] = [];
+  for (const tx of pending) {
+    const checkpoint = overlay.checkpoint();
+    try {
+      const body = parseBody(tx.body);
+      results.push(ctx.app.apply(overlay, { id: tx.id, from: body.from, kind: body.kind, args: body.args }));
+    } catch (error) {
+      overlay.restore(checkpoint);
+      results.push({
+        ok: false,
+        error: error instanceof Error ? error.message.slice(0, 200) : 'apply failed',
+      });
+    }
+  }
+  const timeMs = Math.max(Date.now(), base.tipTimeMs);
+  const unhashed = {
+    lane: ctx.lane,
+    height: base.height + 1,
+    parentHash: base.tipHash,
+    term: ctx.term,
+    producer: ctx.producer,
+    time: new Date(timeMs).toISOString(),
+    txs: pending.map((t) => t.id),
+    results,
+    changes: overlay.changes(),
+  };
+  return { ...unhashed, hash: blockHash(unhashed) };
+}
+
+/**
+ * Produces one lane's blocks for one term until `signal` aborts or the database fences the term.
+ * The term must already be claimed in the database (`claimTerm`) before this starts.
+ */
+export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promise<LeaderExit> {
+  let failures = 0;
+  let needsCatchUp = true;
+  while (!signal.aborted) {
+    try {
+      if (needsCatchUp) {
+        await ctx.follower.catchUp();
+        needsCatchUp = false;
+      }
+      const pending = await ctx.store.pending(ctx.lane, ctx.limits.maxBlockTxs);
+      if (pending.length === 0) {
+        await ctx.waker.wait(ctx.limits.idlePollMs, signal);
+        continue;
+      }
+      const block = buildBlock(ctx, pending);
+      if (signal.aborted) break;
+      if (!ctx.stillLeads()) return 'lost';
+      await ctx.store.commitBlock(block);
+      ctx.follower.offer(block);
+      ctx.events.emit('block:committed', {
+        lane: ctx.lane,
+        term: ctx.term,
+        height: block.height,
+        txs: block.txs.length,
+      });
+      failures = 0;
+    } catch (error) {
+      const code = sqlState(error);
+      if (code === SQLSTATE.fenced) {
+        ctx.logger.warn('commit fenced: a newer term exists', { error });
+        return 'fenced';
+      }
+      // Not on the tip, or an outcome we cannot know (connection lost mid-commit): re-read the tip.
+      needsCatchUp = true;
+      failures++;
+      const level = isConnectionError(error) || code === SQLSTATE.notOnTip ? 'warn' : 'error';
+      ctx.logger[level]('block production failed, retrying', { error, code, failures });
+      await sleep(backoffMs(failures, 20, 1_000), signal);
+    }
+  }
+  return 'stopped';
+}

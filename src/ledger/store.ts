@@ -1,0 +1,222 @@
+import type pg from 'pg';
+import type { JsonValue } from '../apps/app.js';
+import type { BlockRecord, StateChange, TxResult } from './block.js';
+import type { VerifiedTx } from './envelope.js';
+import { GENESIS_PARENT } from '../db/migrations.js';
+
+export interface LaneRow {
+  lane: string;
+  app: string;
+  term: number;
+  height: number;
+}
+
+export interface PendingTx {
+  id: string;
+  body: string;
+}
+
+export interface TxStatus {
+  id: string;
+  status: 'pending' | 'committed';
+  height?: number;
+  index?: number;
+  ok?: boolean;
+  error?: string;
+}
+
+export interface StateSnapshot {
+  height: number;
+  tipHash: string;
+  tipTime: number;
+  entries: Array<[string, JsonValue]>;
+}
+
+type CompactResult = [true] | [false, string];
+
+interface BlockRow {
+  lane: string;
+  height: string;
+  hash: string;
+  parent_hash: string;
+  term: string;
+  producer: string;
+  time_ms: string;
+  tx_ids: string[];
+  results: CompactResult[];
+  changes: StateChange[];
+}
+
+function toBlock(row: BlockRow): BlockRecord {
+  return {
+    lane: row.lane,
+    height: Number(row.height),
+    hash: row.hash,
+    parentHash: row.parent_hash,
+    term: Number(row.term),
+    producer: row.producer,
+    time: new Date(Number(row.time_ms)).toISOString(),
+    txs: row.tx_ids,
+    results: row.results.map((r): TxResult => (r[0] ? { ok: true } : { ok: false, error: r[1] })),
+    changes: row.changes,
+  };
+}
+
+const BLOCK_COLUMNS = 'lane, height, hash, parent_hash, term, producer, time_ms, tx_ids, results, changes';
+
+/** All ledger SQL. Every method is one round trip; multi-statement work lives in SQL functions. */
+export class LedgerStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async ensureLane(lane: string, app: string): Promise<void> {
+    await this.pool.query(
+      `WITH l AS (INSERT INTO baton_lanes (lane, app) VALUES ($1, $2) ON CONFLICT (lane) DO NOTHING RETURNING lane)
+       INSERT INTO baton_leases (lane) SELECT lane FROM l ON CONFLICT (lane) DO NOTHING`,
+      [lane, app],
+    );
+    // A lane created by an earlier run may lack its lease row if that run died in between.
+    await this.pool.query('INSERT INTO baton_leases (lane) VALUES ($1) ON CONFLICT (lane) DO NOTHING', [
+      lane,
+    ]);
+  }
+
+  async lanes(): Promise<LaneRow[]> {
+    const { rows } = await this.pool.query<{ lane: string; app: string; term: string; height: string }>(
+      'SELECT lane, app, term, height FROM baton_lanes ORDER BY lane',
+    );
+    return rows.map((r) => ({ lane: r.lane, app: r.app, term: Number(r.term), height: Number(r.height) }));
+  }
+
+  /** Stores verified transactions durably; returns the ids that were new (the rest were known). */
+  async intake(txs: readonly VerifiedTx[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ baton_intake: string }>(
+      'SELECT baton_intake($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])',
+      [
+        txs.map((t) => t.id),
+        txs.map((t) => t.lane),
+        txs.map((t) => t.body),
+        txs.map((t) => t.signer),
+        txs.map((t) => t.signature),
+      ],
+    );
+    return new Set(rows.map((r) => r.baton_intake));
+  }
+
+  async txStatuses(lane: string, ids: readonly string[]): Promise<Map<string, TxStatus>> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      height: string | null;
+      idx: number | null;
+      ok: boolean | null;
+      error: string | null;
+    }>('SELECT id, height, idx, ok, error FROM baton_txs WHERE lane = $1 AND id = ANY($2::text[])', [
+      lane,
+      ids,
+    ]);
+    const out = new Map<string, TxStatus>();
+    for (const r of rows) {
+      if (r.height === null) {
+        out.set(r.id, { id: r.id, status: 'pending' });
+      } else {
+        const status: TxStatus = {
+          id: r.id,
+          status: 'committed',
+          height: Number(r.height),
+          index: r.idx ?? 0,
+          ok: r.ok ?? false,
+        };
+        if (r.error !== null) status.error = r.error;
+        out.set(r.id, status);
+      }
+    }
+    return out;
+  }
+
+  async pending(lane: string, limit: number): Promise<PendingTx[]> {
+    const { rows } = await this.pool.query<PendingTx>(
+      'SELECT id, body FROM baton_txs WHERE lane = $1 AND height IS NULL ORDER BY seq LIMIT $2',
+      [lane, limit],
+    );
+    return rows;
+  }
+
+  async pendingCount(lane: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM baton_txs WHERE lane = $1 AND height IS NULL',
+      [lane],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Raises the lane's fencing term to `term`. False when the lane already has a newer term. */
+  async claimTerm(lane: string, term: number): Promise<boolean> {
+    const { rows } = await this.pool.query<{ term: string }>(
+      `WITH up AS (UPDATE baton_lanes SET term = $2 WHERE lane = $1 AND term < $2 RETURNING term)
+       SELECT term FROM up UNION ALL SELECT term FROM baton_lanes WHERE lane = $1`,
+      [lane, term],
+    );
+    return rows.length > 0 && Number(rows[0]!.term) === term;
+  }
+
+  /** Commits a block with its receipts, state writes and mempool update in one fenced transaction. */
+  async commitBlock(block: BlockRecord): Promise<void> {
+    await this.pool.query('SELECT baton_commit_block($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)', [
+      block.lane,
+      block.height,
+      block.hash,
+      block.parentHash,
+      block.term,
+      block.producer,
+      Date.parse(block.time),
+      block.txs,
+      block.results.map((r) => r.ok),
+      block.results.map((r) => (r.ok ? null : r.error)),
+      JSON.stringify(block.results.map((r) => (r.ok ? [true] : [false, r.error]))),
+      JSON.stringify(block.changes),
+    ]);
+  }
+
+  async blocksAfter(lane: string, after: number, limit: number): Promise<BlockRecord[]> {
+    const { rows } = await this.pool.query<BlockRow>(
+      `SELECT ${BLOCK_COLUMNS} FROM baton_blocks WHERE lane = $1 AND height > $2 ORDER BY height LIMIT $3`,
+      [lane, after, limit],
+    );
+    return rows.map(toBlock);
+  }
+
+  async snapshot(lane: string): Promise<StateSnapshot> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const tip = await client.query<{ height: string; tip_hash: string; tip_time: string }>(
+        'SELECT height, tip_hash, tip_time FROM baton_lanes WHERE lane = $1',
+        [lane],
+      );
+      const state = await client.query<{ key: string; value: JsonValue }>(
+        'SELECT key, value FROM baton_state WHERE lane = $1',
+        [lane],
+      );
+      await client.query('COMMIT');
+      const row = tip.rows[0];
+      return {
+        height: Number(row?.height ?? 0),
+        tipHash: row?.tip_hash ?? GENESIS_PARENT,
+        tipTime: Number(row?.tip_time ?? 0),
+        entries: state.rows.map((r) => [r.key, r.value]),
+      };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async stateValue(lane: string, key: string): Promise<JsonValue | undefined> {
+    const { rows } = await this.pool.query<{ value: JsonValue }>(
+      'SELECT value FROM baton_state WHERE lane = $1 AND key = $2',
+      [lane, key],
+    );
+    return rows[0]?.value;
+  }
+}

@@ -1,0 +1,49 @@
+import { leaseTimings, type LeaseTimings } from '../coordination/elector.js';
+import { DEFAULT_LEADER_LIMITS, type LeaderLimits } from '../ledger/leader.js';
+import { DEFAULT_INTAKE_LIMITS, type IntakeLimits } from '../ledger/intake.js';
+import { LANE_NAME } from '../ledger/envelope.js';
+import type { Logger } from '../log.js';
+
+export interface ReplicaConfig {
+  id: string;
+  databaseUrl: string;
+  host: string;
+  port: number;
+  /** The URL other replicas and clients use to reach this one; defaults to the listening address. */
+  advertiseUrl?: string;
+  /** Lanes created at start if missing. The replica serves every lane of the cluster. */
+  lanes: string[];
+  app: string;
+  lease: LeaseTimings;
+  leader: LeaderLimits;
+  intake: IntakeLimits;
+  /** Database connections for requests and block production. */
+  poolSize: number;
+  heartbeatMs: number;
+  logger: Logger;
+}
+
+export const REPLICA_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function replicaConfig(
+  base: Pick<ReplicaConfig, 'id' | 'databaseUrl' | 'logger'> & Partial<ReplicaConfig>,
+): ReplicaConfig {
+  const config: ReplicaConfig = {
+    host: '127.0.0.1',
+    port: 7700,
+    lanes: ['main'],
+    app: 'token',
+    lease: leaseTimings(),
+    leader: DEFAULT_LEADER_LIMITS,
+    intake: DEFAULT_INTAKE_LIMITS,
+    poolSize: 10,
+    heartbeatMs: 1_000,
+    ...base,
+  };
+  if (!REPLICA_ID.test(config.id))
+    throw new Error(`invalid replica id "${config.id}" (letters, digits, _ . -)`);
+  for (const lane of config.lanes) {
+    if (!LANE_NAME.test(lane)) throw new Error(`invalid lane name "${lane}" (a-z, 0-9, _ -, at most 63)`);
+  }
+  return config;
+}
