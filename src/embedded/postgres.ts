@@ -5,12 +5,14 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { sleep } from '../time.js';
+import { freePort } from '../ports.js';
 import { postgresBinaries } from './binaries.js';
 import { assertReachable, postgresRunAs, type RunAs } from './system-user.js';
 
 export interface EmbeddedPostgresOptions {
   /** Directory for this instance: the cluster lives in `<dir>/pg`, its log in `<dir>/postgres.log`. */
   dir: string;
+  /** TCP port on 127.0.0.1; 0 picks a free one at the first start and keeps it. */
   port: number;
   logger: Logger;
   /** Extra `-c name=value` server settings. */
@@ -35,6 +37,7 @@ export class EmbeddedPostgres {
   private exited: Promise<void> = Promise.resolve();
   private runAs: RunAs | undefined;
   private password = '';
+  private port = 0;
 
   constructor(private readonly options: EmbeddedPostgresOptions) {}
 
@@ -52,12 +55,13 @@ export class EmbeddedPostgres {
   }
 
   urlFor(database: string): string {
-    return `postgres://${SUPERUSER}:${this.password}@127.0.0.1:${this.options.port}/${database}`;
+    return `postgres://${SUPERUSER}:${this.password}@127.0.0.1:${this.port}/${database}`;
   }
 
   /** Creates the cluster on first use, starts the server and waits until it accepts connections. */
   async start(): Promise<void> {
     if (this.child) return;
+    this.port ||= this.options.port || (await freePort());
     const dir = resolve(this.options.dir);
     await mkdir(dir, { recursive: true });
     this.runAs = await postgresRunAs();
@@ -157,7 +161,7 @@ export class EmbeddedPostgres {
     const { postgres } = await postgresBinaries();
     const settings: Record<string, string | number> = {
       listen_addresses: '127.0.0.1',
-      port: this.options.port,
+      port: this.port,
       unix_socket_directories: '',
       max_connections: 300,
       shared_buffers: '128MB',
@@ -173,7 +177,7 @@ export class EmbeddedPostgres {
     this.child = child;
     this.exited = new Promise((done) => child.once('exit', () => done()));
     void this.exited.finally(() => log.close().catch(() => undefined));
-    this.options.logger.info('embedded PostgreSQL starting', { pid: child.pid, port: this.options.port });
+    this.options.logger.info('embedded PostgreSQL starting', { pid: child.pid, port: this.port });
   }
 
   private async waitReady(): Promise<void> {

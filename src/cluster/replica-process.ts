@@ -14,11 +14,13 @@ export interface ReplicaProcessOptions {
   /** Called with every JSON log line the replica writes. */
   onLogLine?: (line: Record<string, unknown>) => void;
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Node arguments before `node …`; defaults to this process's own way of running the CLI. */
+  entry?: string[];
 }
 
 // Run by tsx from the sources, or by node from dist/: the replica runs the same way.
 const MAIN = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url),
+  new URL(import.meta.url.endsWith('.ts') ? '../cli/main.ts' : '../cli/main.js', import.meta.url),
 );
 
 /** One `baton node` child process, its log file, and a way to stop it. */
@@ -43,8 +45,7 @@ export class ReplicaProcess {
   start(): void {
     const o = this.options;
     const args = [
-      ...process.execArgv,
-      MAIN,
+      ...(o.entry ?? [...process.execArgv, MAIN]),
       'node',
       '--id',
       o.id,
@@ -80,11 +81,22 @@ export class ReplicaProcess {
     });
   }
 
+  /** Sends `signal` (SIGKILL, SIGSTOP, SIGCONT, …) to the replica. */
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  /** Resolves when the process has exited. */
+  waitExit(): Promise<void> {
+    return this.exited;
+  }
+
   /** SIGTERM, then SIGKILL if the replica has not exited within `timeoutMs`. */
   async stop(timeoutMs = 15_000): Promise<void> {
     const child = this.child;
     if (!child) return;
     if (this.running) {
+      child.kill('SIGCONT');
       child.kill('SIGTERM');
       const done = await Promise.race([this.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
       if (!done) {
