@@ -20,3 +20,22 @@ export function backoffMs(attempt: number, baseMs: number, capMs: number): numbe
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 20));
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
+
+/** True if `promise` settles within `ms`; the timer is cleared either way so it never holds the process open. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { sleep } from '../time.js';
+import { settlesWithin } from '../time.js';
 
 export interface ReplicaProcessOptions {
   id: string;
@@ -98,7 +98,7 @@ export class ReplicaProcess {
     if (this.running) {
       child.kill('SIGCONT');
       child.kill('SIGTERM');
-      const done = await Promise.race([this.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+      const done = await settlesWithin(this.exited, timeoutMs);
       if (!done) {
         child.kill('SIGKILL');
         await this.exited;

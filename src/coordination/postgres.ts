@@ -97,6 +97,8 @@ export class PostgresElector implements Elector {
     const offUp = this.conn.events.on('up', () => void this.onSessionUp(signal));
     const offDown = this.conn.events.on('down', ({ error }) => this.onSessionDown(error));
     const connection = this.conn.run(signal);
+    // Deadlines are enforced on their own timer: a tick can be stuck on a hung query.
+    const deadlines = setInterval(() => this.enforceDeadlines(), 20);
     try {
       while (!signal.aborted) {
         this.enforceDeadlines();
@@ -104,6 +106,7 @@ export class PostgresElector implements Elector {
         await this.waker.wait(this.options.timings.acquireIntervalMs, signal);
       }
     } finally {
+      clearInterval(deadlines);
       for (const lane of [...this.held.keys()]) await this.resign(lane);
       offUp();
       offDown();

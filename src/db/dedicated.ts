@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
-import { backoffMs, sleep } from '../time.js';
+import { backoffMs, settlesWithin, sleep } from '../time.js';
 import { BatonError } from '../errors.js';
 
 export interface DedicatedEvents extends Record<string, unknown> {
@@ -42,7 +42,7 @@ export class DedicatedConnection {
   async restart(): Promise<void> {
     const client = this.client;
     this.client = null;
-    await client?.end().catch(() => undefined);
+    if (client) await closeClient(client);
   }
 
   /** Runs until `signal` aborts; resolves after the connection is closed. */
@@ -72,12 +72,12 @@ export class DedicatedConnection {
       attempt = 0;
       this.client = client;
       this.events.emit('up', { client });
-      const onAbort = (): void => void client.end().catch(() => undefined);
+      const onAbort = (): void => void closeClient(client);
       signal.addEventListener('abort', onAbort, { once: true });
       const error = await ended;
       signal.removeEventListener('abort', onAbort);
       this.client = null;
-      client.end().catch(() => undefined);
+      void closeClient(client);
       if (!signal.aborted) {
         this.options.logger.warn('database connection lost', { conn: this.options.name, error });
         this.events.emit('down', { error });
@@ -85,4 +85,14 @@ export class DedicatedConnection {
       }
     }
   }
+}
+
+/**
+ * Ends a client, destroying its socket if the polite end does not finish in time:
+ * over a dead network end() would wait for an answer that never comes.
+ */
+export async function closeClient(client: pg.Client, timeoutMs = 500): Promise<void> {
+  const done = await settlesWithin(client.end(), timeoutMs);
+  if (!done)
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }

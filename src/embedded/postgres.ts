@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, open, readFile, rm, stat, writeFile } from 'node:f
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.js';
-import { sleep } from '../time.js';
+import { settlesWithin, sleep } from '../time.js';
 import { freePort } from '../ports.js';
 import { postgresBinaries } from './binaries.js';
 import { assertReachable, postgresRunAs, type RunAs } from './system-user.js';
@@ -88,7 +88,7 @@ export class EmbeddedPostgres {
     for (const [signal, wait] of steps) {
       if (child.exitCode !== null || child.signalCode !== null) break;
       child.kill(signal);
-      const done = await Promise.race([this.exited.then(() => true), sleep(wait).then(() => false)]);
+      const done = await settlesWithin(this.exited, wait);
       if (done) break;
     }
     this.child = null;
