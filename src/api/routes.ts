@@ -31,11 +31,12 @@ function laneOf(ctx: ApiContext, name: string): LaneRuntime {
   return lane;
 }
 
-const livez: Handler = async (_ctx, _req, res) => sendJson(res, 200, { status: 'ok' });
+const livez: Handler = (_ctx, _req, res) => Promise.resolve(sendJson(res, 200, { status: 'ok' }));
 
-const readyz: Handler = async (ctx, _req, res) => {
+const readyz: Handler = (ctx, _req, res) => {
   const readiness = ctx.readiness();
   sendJson(res, readiness.ready ? 200 : 503, readiness);
+  return Promise.resolve();
 };
 
 const cluster: Handler = async (ctx, _req, res) => sendJson(res, 200, await ctx.cluster());

@@ -27,7 +27,7 @@ export function parse<O extends Options>(
       allowPositionals: true,
       strict: true,
     });
-    return parsed as unknown as { values: ParsedValues<O>; positionals: string[] };
+    return parsed;
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\nrun "baton ${command} --help" for usage`);
   }

@@ -27,14 +27,17 @@ const SHOWN = new Set([
 
 /** One human line for the log events worth showing in the foreground, else null. */
 export function describeLogLine(line: Record<string, unknown>): string | null {
-  const msg = String(line['msg'] ?? '');
-  const who = String(line['replica'] ?? '?').padEnd(4);
+  const text = (key: string): string => {
+    const value = line[key];
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+  };
+  const msg = text('msg');
+  const who = (text('replica') || '?').padEnd(4);
   if (SHOWN.has(msg)) {
-    const why = line['reason'] ?? line['exit'];
-    return `${who} lane ${String(line['lane'])}: ${msg}, term ${String(line['term'])}${why ? ` (${String(why)})` : ''}`;
+    const why = text('reason') || text('exit');
+    return `${who} lane ${text('lane')}: ${msg}, term ${text('term')}${why ? ` (${why})` : ''}`;
   }
-  if (line['level'] === 'error')
-    return `${who} error: ${msg}${line['error'] ? `: ${String(line['error'])}` : ''}`;
+  if (line['level'] === 'error') return `${who} error: ${msg}${text('error') ? `: ${text('error')}` : ''}`;
   return null;
 }
 

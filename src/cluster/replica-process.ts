@@ -69,8 +69,8 @@ export class ReplicaProcess {
         done();
       }),
     );
-    child.stderr!.pipe(this.log, { end: false });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    child.stderr.pipe(this.log, { end: false });
+    createInterface({ input: child.stdout }).on('line', (line) => {
       this.log?.write(line + '\n');
       if (!o.onLogLine || !line.startsWith('{')) return;
       try {

@@ -66,7 +66,7 @@ export function parseBody(body: string): TxBody {
       'bad_tx',
       'body.nonce must be a non-negative integer or a string of 1..64 characters',
     );
-  return { lane, from, kind, args, nonce: nonce as string | number };
+  return { lane, from, kind, args, nonce: nonce };
 }
 
 /**

@@ -25,7 +25,7 @@ async function cluster(leaseTtlMs: number): Promise<{ cluster: TestCluster; url:
   return { cluster: c, url };
 }
 
-async function load(c: TestCluster): Promise<FaucetLoad> {
+function load(c: TestCluster): FaucetLoad {
   const l = new FaucetLoad(c.urls, 12);
   l.start();
   cleanups.push(() => l.stop());
@@ -53,7 +53,7 @@ async function waitAllCommitted(url: string, l: FaucetLoad): Promise<void> {
 describe('failover with real replica processes', () => {
   test('SIGKILL of the leader under load: a new leader, nothing lost, duplicated or forked', async () => {
     const { cluster: c, url } = await cluster(3_000);
-    const traffic = await load(c);
+    const traffic = load(c);
     const before = await c.leader();
     await waitHeight(url, 5, 'blocks under load');
 
@@ -79,13 +79,13 @@ describe('failover with real replica processes', () => {
   test('SIGSTOP of the leader past its lease, then SIGCONT: takeover, and the woken process commits nothing', async () => {
     const ttl = 1_500;
     const { cluster: c, url } = await cluster(ttl);
-    const traffic = await load(c);
+    const traffic = load(c);
     const before = await c.leader();
     await waitHeight(url, 3, 'blocks under load');
 
     const paused = c.local.replica(before.id);
     paused.signal('SIGSTOP');
-    cleanups.push(async () => paused.signal('SIGCONT'));
+    cleanups.push(() => Promise.resolve(paused.signal('SIGCONT')));
     const next = await c.leader('main', (id, term) => id !== before.id && term > before.term);
     const firstOfNewTerm = await waitUntil(async () =>
       withClient(url, async (db) => {
