@@ -31,14 +31,26 @@ export const SQLSTATE = {
   uniqueViolation: '23505',
 } as const;
 
+const SQLSTATE_FORMAT = /^[0-9A-Z]{5}$/;
+
+/** The SQLSTATE of a PostgreSQL error; undefined for anything else (socket errors have codes like ECONNREFUSED). */
 export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
+  return typeof code === 'string' && SQLSTATE_FORMAT.test(code) ? code : undefined;
 }
 
-/** True for errors that mean the connection or server went away (retry later), not a bad query. */
+/**
+ * True for errors that mean the connection or server is unavailable (retry later), not a bad
+ * query: socket errors and timeouts, connection exceptions (08), operator intervention such as
+ * a shutdown or a server still starting (57P), and insufficient resources (53).
+ */
 export function isConnectionError(error: unknown): boolean {
-  const code = sqlState(error);
-  if (code === undefined) return true; // socket errors, timeouts, "Connection terminated"
-  return code.startsWith('08') || code.startsWith('57P') || code === '53300';
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (SQLSTATE_FORMAT.test(code))
+      return code.startsWith('08') || code.startsWith('57P') || code.startsWith('53');
+    return /^E[A-Z]+$/.test(code); // ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT…
+  }
+  // node-postgres reports a lost or timed-out connection with plain errors.
+  return error instanceof Error && /connection|terminated|timeout|not queryable/i.test(error.message);
 }
