@@ -13,6 +13,19 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://replica');
+  } catch {
+    throw new BatonError('bad_request', 'the request target is not a valid URL');
+  }
+}
+
+const CLIENT_ERROR_BODY = JSON.stringify(new BatonError('bad_request', 'malformed HTTP request').toJSON());
+const CLIENT_ERROR_RESPONSE =
+  'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n' +
+  `content-length: ${Buffer.byteLength(CLIENT_ERROR_BODY)}\r\n\r\n${CLIENT_ERROR_BODY}`;
+
 function toBatonError(error: unknown, logger: Logger): BatonError {
   if (error instanceof BatonError) return error;
   if (error instanceof URIError)
@@ -31,7 +44,7 @@ export async function startApiServer(
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     res.setHeader('x-baton-replica', ctx.replicaId);
     try {
-      const url = new URL(req.url ?? '/', 'http://replica');
+      const url = requestUrl(req.url);
       const { handler, params } = route(ctx, req.method ?? 'GET', url);
       await handler(ctx, req, res, params);
     } catch (error) {
@@ -43,8 +56,7 @@ export async function startApiServer(
     (req, res) => void handle(req, res),
   );
   server.on('clientError', (_error, socket) => {
-    if (socket.writable)
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    if (socket.writable) socket.end(CLIENT_ERROR_RESPONSE);
     else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {

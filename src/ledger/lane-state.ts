@@ -39,8 +39,13 @@ export class LaneState {
   }
 }
 
+/** A point to roll an overlay back to: the length of its undo journal. */
+export type Checkpoint = number;
+
 export class StateOverlay implements AppState {
   private readonly writes = new Map<string, JsonValue>();
+  /** Undo journal: each write's key and what the overlay held for it before (undefined: nothing). */
+  private readonly journal: Array<[string, JsonValue | undefined]> = [];
 
   constructor(private readonly base: LaneState) {}
 
@@ -49,17 +54,22 @@ export class StateOverlay implements AppState {
   }
 
   set(key: string, value: JsonValue): void {
+    this.journal.push([key, this.writes.get(key)]);
     this.writes.set(key, value);
   }
 
-  /** Marks a point to roll back to if the next transaction throws. */
-  checkpoint(): Map<string, JsonValue> {
-    return new Map(this.writes);
+  /** Marks a point to roll back to if the next transaction throws or is refused. O(1). */
+  checkpoint(): Checkpoint {
+    return this.journal.length;
   }
 
-  restore(checkpoint: Map<string, JsonValue>): void {
-    this.writes.clear();
-    for (const [k, v] of checkpoint) this.writes.set(k, v);
+  /** Undoes every write made since `checkpoint`. */
+  restore(checkpoint: Checkpoint): void {
+    while (this.journal.length > checkpoint) {
+      const [key, previous] = this.journal.pop()!;
+      if (previous === undefined) this.writes.delete(key);
+      else this.writes.set(key, previous);
+    }
   }
 
   changes(): StateChange[] {

@@ -48,7 +48,10 @@ export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): B
     const checkpoint = overlay.checkpoint();
     try {
       const body = parseBody(tx.body);
-      results.push(ctx.app.apply(overlay, { id: tx.id, from: body.from, kind: body.kind, args: body.args }));
+      const result = ctx.app.apply(overlay, { id: tx.id, from: body.from, kind: body.kind, args: body.args });
+      // A refused transaction is committed with ok: false and leaves the state as it was.
+      if (!result.ok) overlay.restore(checkpoint);
+      results.push(result);
     } catch (error) {
       overlay.restore(checkpoint);
       results.push({
