@@ -6,11 +6,17 @@ import { isConnectionError } from '../db/pool.js';
 import type { ApiContext } from './context.js';
 import { sendError } from './http.js';
 import { route } from './routes.js';
+import { settlesWithin } from '../time.js';
 
 export interface ApiServer {
   server: Server;
   url: string;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and tells keep-alive clients to reconnect elsewhere
+   * (`connection: close`); in-flight requests finish, and whatever is still open after
+   * `timeoutMs` is cut.
+   */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 function requestUrl(target: string | undefined): URL {
@@ -41,8 +47,10 @@ export async function startApiServer(
   port: number,
   logger: Logger,
 ): Promise<ApiServer> {
+  let closing = false;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     res.setHeader('x-baton-replica', ctx.replicaId);
+    if (closing) res.setHeader('connection', 'close');
     try {
       const url = requestUrl(req.url);
       const { handler, params } = route(ctx, req.method ?? 'GET', url);
@@ -71,10 +79,15 @@ export async function startApiServer(
   return {
     server,
     url: `http://${shownHost}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    close: async (timeoutMs = 10_000) => {
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (!(await settlesWithin(closed, timeoutMs))) {
+        logger.warn('requests still open after the drain timeout; closing them', { timeoutMs });
+        server.closeAllConnections();
+        await closed;
+      }
+    },
   };
 }

@@ -15,10 +15,12 @@ usage: baton node --database-url URL --id ID [options]
   --advertise-url URL  URL other replicas and clients use to reach this one
   --lanes a,b          lanes to create if missing (default main); every lane is served
   --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
+  --drain-timeout MS   longest a graceful stop waits for in-flight requests (default 10000)
   --log-level LEVEL    debug | info | warn | error (default info)
 
-Logs are JSON lines on stdout. SIGTERM or SIGINT stops the replica gracefully (it resigns
-its lanes first so another replica takes over at once); a second signal exits immediately.
+Logs are JSON lines on stdout. SIGTERM or SIGINT drains the replica: it reports not ready at
+once, hands its lanes to other replicas (no lease wait), closes stream subscribers with code
+1012, lets in-flight requests finish, and exits; a second signal exits immediately.
 When started by "baton up" it also stops when its parent goes away.`;
 
 export async function nodeCommand(argv: string[]): Promise<void> {
@@ -32,6 +34,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       'advertise-url': { type: 'string' },
       lanes: { type: 'string' },
       'lease-ttl': { type: 'string' },
+      'drain-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       'watch-parent': { type: 'boolean' },
     },
@@ -56,6 +59,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     host: values.host ?? '127.0.0.1',
     lanes: listOption(values.lanes, ['main']),
     lease: leaseTimings(intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000)),
+    drainTimeoutMs: intOption(values['drain-timeout'], 'drain-timeout', 10_000, 0, 3_600_000),
     ...(values['advertise-url'] ? { advertiseUrl: values['advertise-url'] } : {}),
   });
 
@@ -68,6 +72,8 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       process.exit(1);
     }
     logger.info('stop requested', { why });
+    // However the drain goes, the process is gone shortly after the drain timeout.
+    setTimeout(() => process.exit(1), config.drainTimeoutMs + 5_000).unref();
     replica.stop().then(
       () => process.exit(0),
       (error: unknown) => {

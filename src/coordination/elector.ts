@@ -46,12 +46,13 @@ export function leaseTimings(ttlMs = 3_000, overrides: Partial<LeaseTimings> = {
 export interface Elector {
   readonly kind: string;
   readonly events: TypedEvents<ElectorEvents>;
-  /** The lanes this replica campaigns for; lanes dropped from the set are resigned. */
+  /** The lanes this replica campaigns for. Dropping a lane does not resign it: see `resign`. */
   setCandidacy(lanes: Iterable<string>): void;
   /** True while this replica holds `term` of `lane` and renewed it within the renew deadline. */
   holds(lane: string, term: number): boolean;
   /** Gives a lane up so another replica can take it without waiting for the lease to expire. */
   resign(lane: string): Promise<void>;
+  resignAll(): Promise<void>;
   /** Runs until `signal` aborts; then releases what it holds where it can. */
   run(signal: AbortSignal): Promise<void>;
 }

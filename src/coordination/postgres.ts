@@ -52,9 +52,6 @@ export class PostgresElector implements Elector {
 
   setCandidacy(lanes: Iterable<string>): void {
     this.candidacy = new Set(lanes);
-    for (const lane of this.held.keys()) {
-      if (!this.candidacy.has(lane)) void this.resign(lane);
-    }
   }
 
   holds(lane: string, term: number): boolean {
@@ -68,6 +65,10 @@ export class PostgresElector implements Elector {
 
   heldLanes(): Map<string, number> {
     return new Map([...this.held].map(([lane, h]) => [lane, h.term]));
+  }
+
+  async resignAll(): Promise<void> {
+    await Promise.all([...this.held.keys()].map((lane) => this.resign(lane)));
   }
 
   /** Runs the next acquire tick now (e.g. when another replica resigned a lane). */

@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import type { BlockRecord } from './block.js';
 import { LaneState } from './lane-state.js';
+import { RecentBlocks } from './recent-blocks.js';
 import type { LedgerStore } from './store.js';
 
 export interface FollowerEvents extends Record<string, unknown> {
@@ -17,6 +18,8 @@ const FETCH_LIMIT = 200;
  */
 export class LaneFollower {
   readonly events = new TypedEvents<FollowerEvents>();
+  /** The latest blocks, for stream subscribers that are (nearly) live. */
+  readonly recent = new RecentBlocks();
   private state: LaneState | null = null;
   private catchUpRun: Promise<void> | null = null;
   private catchUpAgain = false;
@@ -54,8 +57,13 @@ export class LaneFollower {
       this.requestCatchUp();
       return false;
     }
-    this.events.emit('block', block);
+    this.applied(block);
     return true;
+  }
+
+  private applied(block: BlockRecord): void {
+    this.recent.push(block);
+    this.events.emit('block', block);
   }
 
   /** Coalesces concurrent requests: at most one fetch runs, and one more follows if asked meanwhile. */
@@ -87,7 +95,7 @@ export class LaneFollower {
             `block ${block.height} of lane ${this.lane} does not extend the local tip ${this.current.height}`,
           );
         }
-        this.events.emit('block', block);
+        this.applied(block);
       }
       if (blocks.length < FETCH_LIMIT) return;
     }

@@ -3,6 +3,7 @@ import { DEFAULT_LEADER_LIMITS, type LeaderLimits } from '../ledger/leader.js';
 import { DEFAULT_INTAKE_LIMITS, type IntakeLimits } from '../ledger/intake.js';
 import { LANE_NAME } from '../ledger/envelope.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../api/stream.js';
 
 export interface ReplicaConfig {
   id: string;
@@ -20,6 +21,9 @@ export interface ReplicaConfig {
   /** Database connections for requests and block production. */
   poolSize: number;
   heartbeatMs: number;
+  /** Longest a graceful stop waits for in-flight requests before cutting them. */
+  drainTimeoutMs: number;
+  streams: StreamLimits;
   logger: Logger;
 }
 
@@ -38,6 +42,8 @@ export function replicaConfig(
     intake: DEFAULT_INTAKE_LIMITS,
     poolSize: 10,
     heartbeatMs: 1_000,
+    drainTimeoutMs: 10_000,
+    streams: DEFAULT_STREAM_LIMITS,
     ...base,
   };
   if (!REPLICA_ID.test(config.id))

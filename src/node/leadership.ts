@@ -33,6 +33,7 @@ export interface LeadershipOptions {
 export class Leadership {
   private readonly terms = new Map<string, Term>();
   private readonly unsubscribe: Array<() => void> = [];
+  private stopped = false;
 
   constructor(private readonly options: LeadershipOptions) {}
 
@@ -53,7 +54,25 @@ export class Leadership {
     return new Map([...this.terms].map(([lane, t]) => [lane, t.term]));
   }
 
+  /**
+   * Planned handover: each leader loop stops after its in-flight commit, then its lane is
+   * resigned so another replica acquires it on its next tick (woken by NOTIFY), with no lease wait.
+   */
+  async handOver(): Promise<void> {
+    this.stopped = true;
+    const running = [...this.terms.entries()];
+    for (const [, t] of running) t.controller.abort(new Error('handing over'));
+    await Promise.all(
+      running.map(async ([lane, t]) => {
+        await t.done;
+        await this.options.elector.resign(lane);
+      }),
+    );
+    await this.options.elector.resignAll();
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const off of this.unsubscribe.splice(0)) off();
     const running = [...this.terms.values()];
     for (const t of running) t.controller.abort(new Error('stopping'));
@@ -61,6 +80,10 @@ export class Leadership {
   }
 
   private begin(lane: string, term: number): void {
+    if (this.stopped) {
+      void this.options.elector.resign(lane);
+      return;
+    }
     const previous = this.terms.get(lane);
     previous?.controller.abort(new Error('superseded'));
     const controller = new AbortController();

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { appByName } from '../apps/index.js';
 import type { ApiContext, LaneRuntime, Readiness } from '../api/context.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
+import { StreamHub } from '../api/stream.js';
 import { PostgresElector } from '../coordination/postgres.js';
 import { DedicatedConnection } from '../db/dedicated.js';
 import { migrate } from '../db/migrations.js';
@@ -35,6 +36,7 @@ export class Replica {
   private readonly leadership: Leadership;
   private registry: ReplicaRegistry | null = null;
   private api: ApiServer | null = null;
+  private streams: StreamHub | null = null;
   private background: Promise<unknown>[] = [];
   private stopping: Promise<void> | null = null;
   private electorSession = false;
@@ -119,6 +121,9 @@ export class Replica {
       cluster: () => this.registry!.cluster(),
     };
     this.api = await startApiServer(ctx, config.host, config.port, log);
+    const followers = new Map([...this.lanes].map(([lane, runtime]) => [lane, runtime.follower]));
+    this.streams = new StreamHub(followers, this.store, log, config.streams);
+    this.streams.attach(this.api.server);
     this.url = config.advertiseUrl ?? this.api.url;
     this.registry = new ReplicaRegistry(
       this.pool,

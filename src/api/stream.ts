@@ -1,0 +1,208 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { BatonError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { publicBlock } from '../ledger/block.js';
+import { LANE_NAME } from '../ledger/envelope.js';
+import type { LaneFollower } from '../ledger/follower.js';
+import type { LedgerStore } from '../ledger/store.js';
+import { STREAM_CLOSE } from '../stream-codes.js';
+import { sleep } from '../time.js';
+import { Waker } from '../waker.js';
+
+export interface StreamLimits {
+  /** Bytes a subscriber may have unsent before the replica stops sending to it. */
+  highWaterBytes: number;
+  /** How long a subscriber may stay above the high-water mark before it is closed (4008). */
+  slowConsumerMs: number;
+  /** Ping interval; a subscriber that misses a pong for a whole interval is closed (4002). */
+  heartbeatMs: number;
+  /** Blocks read from the database per page while a subscriber catches up. */
+  pageSize: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  highWaterBytes: 1 << 20,
+  slowConsumerMs: 10_000,
+  heartbeatMs: 5_000,
+  pageSize: 200,
+};
+
+const STREAM_PATH = /^\/v1\/lanes\/([^/]+)\/stream$/;
+
+class Subscriber {
+  readonly waker = new Waker();
+  alive = true;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly lane: string,
+    public cursor: number,
+  ) {}
+}
+
+/** WebSocket block streams: every block above `after`, in order, then live; bounded memory per subscriber. */
+export class StreamHub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false });
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private accepting = true;
+
+  constructor(
+    private readonly followers: ReadonlyMap<string, LaneFollower>,
+    private readonly store: LedgerStore,
+    private readonly logger: Logger,
+    private readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+  ) {
+    for (const [lane, follower] of followers) {
+      this.unsubscribe.push(
+        follower.events.on('block', () => {
+          for (const s of this.subscribers) if (s.lane === lane) s.waker.wake();
+        }),
+      );
+    }
+  }
+
+  get count(): number {
+    return this.subscribers.size;
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(req, socket, head),
+    );
+  }
+
+  /** Closes up to `n` subscribers with `code` (newest first, so long-lived ones stay put). */
+  close(code: number, reason: string, n = Infinity): number {
+    const victims = [...this.subscribers].reverse().slice(0, n);
+    for (const s of victims) this.end(s, code, reason);
+    return victims.length;
+  }
+
+  /** Stops accepting subscribers and closes every one with 1012 (draining). */
+  drain(): void {
+    this.accepting = false;
+    this.close(STREAM_CLOSE.draining, 'replica draining: resume from your cursor on another replica');
+  }
+
+  stop(): void {
+    this.drain();
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.wss.close();
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refuse = (error: BatonError): void => {
+      const body = JSON.stringify(error.toJSON());
+      socket.end(
+        `HTTP/1.1 ${error.status} ${error.code}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    };
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://replica');
+    } catch {
+      return refuse(new BatonError('bad_request', 'the request target is not a valid URL'));
+    }
+    const match = STREAM_PATH.exec(url.pathname);
+    if (!match) return refuse(new BatonError('not_found'));
+    if (!this.accepting) return refuse(new BatonError('draining'));
+    let lane: string;
+    try {
+      lane = decodeURIComponent(match[1]!);
+    } catch {
+      return refuse(new BatonError('bad_request', 'malformed percent-encoding in the URL'));
+    }
+    const follower = LANE_NAME.test(lane) ? this.followers.get(lane) : undefined;
+    if (!follower) return refuse(new BatonError('unknown_lane', `no lane "${lane}"`));
+    const afterParam = url.searchParams.get('after');
+    if (afterParam !== null && !/^\d{1,16}$/.test(afterParam)) {
+      return refuse(new BatonError('bad_request', 'after must be a non-negative integer'));
+    }
+    const after = afterParam === null ? follower.height : Number(afterParam);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const subscriber = new Subscriber(ws, lane, after);
+      this.subscribers.add(subscriber);
+      ws.on('close', () => this.forget(subscriber));
+      ws.on('error', () => this.forget(subscriber));
+      ws.on('message', () => undefined); // subscribers have nothing to say; ignore
+      void this.serve(subscriber, follower);
+    });
+  }
+
+  private forget(s: Subscriber): void {
+    s.alive = false;
+    s.waker.wake();
+    this.subscribers.delete(s);
+  }
+
+  private end(s: Subscriber, code: number, reason: string): void {
+    if (!s.alive) return;
+    this.forget(s);
+    s.ws.close(code, reason);
+    // A peer that never answers the close handshake is cut after a grace period.
+    setTimeout(() => s.ws.terminate(), 2_000).unref();
+  }
+
+  /** One subscriber's loop: send what it lacks (ring or database), then wait for the next block. */
+  private async serve(s: Subscriber, follower: LaneFollower): Promise<void> {
+    let pong = true;
+    s.ws.on('pong', () => (pong = true));
+    const heartbeat = setInterval(() => {
+      if (!pong) return this.end(s, STREAM_CLOSE.heartbeatTimeout, 'no pong');
+      pong = false;
+      s.ws.ping();
+      if (s.cursor >= follower.height) this.send(s, JSON.stringify({ type: 'heartbeat', height: s.cursor }));
+    }, this.limits.heartbeatMs);
+    try {
+      while (s.alive) {
+        if (s.cursor >= follower.height) {
+          await s.waker.wait(this.limits.heartbeatMs, neverAborted);
+          continue;
+        }
+        const next = follower.recent.get(s.cursor + 1);
+        if (next) {
+          if (!(await this.sendBounded(s, next.message))) return;
+          s.cursor = next.record.height;
+          continue;
+        }
+        const page = await this.store.blocksAfter(s.lane, s.cursor, this.limits.pageSize);
+        for (const record of page) {
+          if (!s.alive || record.height !== s.cursor + 1) break;
+          if (!(await this.sendBounded(s, JSON.stringify({ type: 'block', block: publicBlock(record) }))))
+            return;
+          s.cursor = record.height;
+        }
+      }
+    } catch (error) {
+      this.logger.warn('stream failed', { lane: s.lane, error });
+      this.end(s, STREAM_CLOSE.unavailable, 'could not read blocks: resume from your cursor');
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private send(s: Subscriber, message: string): void {
+    if (s.alive) s.ws.send(message);
+  }
+
+  /** Sends once the subscriber's buffer is below the high-water mark; closes it (4008) if it stays above. */
+  private async sendBounded(s: Subscriber, message: string): Promise<boolean> {
+    const deadline = Date.now() + this.limits.slowConsumerMs;
+    while (s.alive && s.ws.bufferedAmount > this.limits.highWaterBytes) {
+      if (Date.now() > deadline) {
+        this.end(s, STREAM_CLOSE.slowConsumer, 'slow consumer: resume from your cursor');
+        return false;
+      }
+      await sleep(10);
+    }
+    if (!s.alive) return false;
+    s.ws.send(message);
+    return true;
+  }
+}
+
+const neverAborted = new AbortController().signal;
