@@ -1,30 +1,20 @@
+// The Baton SDK (`baton/client`). Browser-safe: no node: imports.
 import { BatonError, isErrorCode } from '../errors.js';
-import type { Block } from '../ledger/block.js';
-import type { TxStatus } from '../ledger/store.js';
 import type { ClusterView } from '../api/context.js';
-import { backoffMs, sleep } from '../time.js';
+import type { Block } from '../ledger/block.js';
+import type { KeyPair } from './crypto.js';
+import { delay, jitteredBackoff } from './retry.js';
+import { streamBlocks, type BlockStreamOptions } from './stream.js';
 import { signTx, type SignedTx, type TxIntent } from './tx.js';
-import type { KeyPair } from '../ledger/keys.js';
 
-export { generateKeyPair, type KeyPair } from '../ledger/keys.js';
+export { generateKeyPair, signMessage, type KeyPair } from './crypto.js';
 export { signTx, type Envelope, type SignedTx, type TxIntent } from './tx.js';
-export { BatonError, type ErrorCode } from '../errors.js';
-export type { Block, TxStatus, ClusterView };
+export { BatonError, ERRORS, type ErrorCode } from '../errors.js';
+export { STREAM_CLOSE, type StreamMessage } from '../stream-codes.js';
+export type { BlockStreamOptions } from './stream.js';
+export type { Block, ClusterView };
 
-export interface ClientOptions {
-  /** Replica base URLs; requests go to one and move on when it fails. */
-  endpoints: string[];
-  /** Attempts per call across endpoints before giving up (default 8). */
-  attempts?: number;
-  /** Per-request timeout in milliseconds (default 5000). */
-  timeoutMs?: number;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
-export interface SubmitResult {
+export interface TxStatus {
   id: string;
   status: 'pending' | 'committed';
   height?: number;
@@ -33,45 +23,54 @@ export interface SubmitResult {
   error?: string;
 }
 
-/** Answers that mean "try another replica": the replica is unavailable, not that the request is wrong. */
+export interface ClientOptions {
+  /** Replica base URLs (or one load balancer); calls move to the next one when one fails. */
+  endpoints: string[];
+  /** Attempts per call across endpoints before giving up (default 10). */
+  attempts?: number;
+  /** Per-request timeout in milliseconds (default 5000). */
+  timeoutMs?: number;
+  /** Back-off between rounds over the endpoints: base and cap in milliseconds (default 50, 2000). */
+  backoffMs?: { base: number; cap: number };
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** Statuses that mean "this replica cannot serve now", so the same request goes to another one. */
 function retriable(status: number): boolean {
   return status === 502 || status === 503 || status === 504 || status === 429;
 }
 
 /**
- * A client for a Baton cluster. Every call may move between endpoints; submissions always
- * carry the same transaction id, so a retry is recognised by the cluster and never applied twice.
+ * A client for a Baton cluster. Every call may move between endpoints; a submission always
+ * carries the same transaction id, so a retry is recognised by the cluster, never applied twice.
  */
 export class BatonClient {
-  private next = 0;
+  private next: number;
   private readonly endpoints: string[];
   private readonly attempts: number;
   private readonly timeoutMs: number;
+  private readonly backoff: { base: number; cap: number };
 
   constructor(options: ClientOptions) {
     if (options.endpoints.length === 0) throw new Error('at least one endpoint is required');
     this.endpoints = options.endpoints.map((e) => e.replace(/\/+$/, ''));
-    this.attempts = options.attempts ?? 8;
+    this.next = Math.floor(Math.random() * this.endpoints.length);
+    this.attempts = options.attempts ?? 10;
     this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.backoff = options.backoffMs ?? { base: 50, cap: 2_000 };
   }
 
-  /** Signs and submits `intent`; resolves with the cluster's answer (pending, or committed if known). */
-  async submit(
-    lane: string,
-    intent: TxIntent,
-    key: KeyPair,
-    options: CallOptions = {},
-  ): Promise<SubmitResult> {
-    return this.submitSigned(lane, signTx(lane, intent, key), options);
+  /** Signs and submits `intent`; resolves with the cluster's answer (pending, or its status if already known). */
+  async submit(lane: string, intent: TxIntent, key: KeyPair, options: CallOptions = {}): Promise<TxStatus> {
+    return this.submitSigned(lane, await signTx(lane, intent, key), options);
   }
 
-  async submitSigned(lane: string, tx: SignedTx, options: CallOptions = {}): Promise<SubmitResult> {
-    return this.request<SubmitResult>(
-      'POST',
-      `/v1/lanes/${encodeURIComponent(lane)}/txs`,
-      tx.envelope,
-      options,
-    );
+  /** Submits an already signed transaction; safe to repeat. */
+  async submitSigned(lane: string, tx: SignedTx, options: CallOptions = {}): Promise<TxStatus> {
+    return this.request<TxStatus>('POST', `/v1/lanes/${encodeURIComponent(lane)}/txs`, tx.envelope, options);
   }
 
   async status(lane: string, id: string, options: CallOptions = {}): Promise<TxStatus> {
@@ -83,7 +82,7 @@ export class BatonClient {
     );
   }
 
-  /** Polls until the transaction is committed; rejects when `signal` aborts. */
+  /** Resolves once the transaction is committed (polling); rejects when `signal` aborts. */
   async waitForCommit(
     lane: string,
     id: string,
@@ -96,11 +95,12 @@ export class BatonClient {
         throw error;
       });
       if (status?.status === 'committed') return status;
-      await sleep(options.intervalMs ?? 25, options.signal);
+      await delay(options.intervalMs ?? 25, options.signal);
     }
   }
 
-  async blocks(lane: string, from: number, limit = 100, options: CallOptions = {}): Promise<Block[]> {
+  /** One page of blocks starting at height `from`. */
+  async blocksPage(lane: string, from: number, limit = 100, options: CallOptions = {}): Promise<Block[]> {
     const page = await this.request<{ blocks: Block[] }>(
       'GET',
       `/v1/lanes/${encodeURIComponent(lane)}/blocks?from=${from}&limit=${limit}`,
@@ -108,6 +108,14 @@ export class BatonClient {
       options,
     );
     return page.blocks;
+  }
+
+  /**
+   * Every block above `after`, in order and exactly once, then live, for as long as you iterate
+   * (stop with `break` or the signal). Survives the loss of the replica it reads from.
+   */
+  blocks(lane: string, options: BlockStreamOptions = {}): AsyncGenerator<Block, void, undefined> {
+    return streamBlocks(this.endpoints, lane, options);
   }
 
   async balance(lane: string, account: string, options: CallOptions = {}): Promise<number> {
@@ -152,10 +160,16 @@ export class BatonClient {
       } catch (error) {
         if (error instanceof BatonError && !retriable(error.status)) throw error;
         if (options.signal?.aborted) throw error;
-        lastError = error;
+        lastError = error; // network error or timeout: the request may or may not have arrived; the retry is safe
       }
       this.next++;
-      await sleep(attempt < this.endpoints.length ? 0 : backoffMs(attempt, 20, 500), options.signal);
+      // Try every endpoint once at once, then back off with jitter between rounds.
+      if ((attempt + 1) % this.endpoints.length === 0) {
+        await delay(
+          jitteredBackoff(attempt / this.endpoints.length, this.backoff.base, this.backoff.cap),
+          options.signal,
+        );
+      }
     }
     throw lastError instanceof Error ? lastError : new BatonError('unavailable');
   }

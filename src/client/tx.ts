@@ -1,5 +1,4 @@
-import { signMessage, type KeyPair } from '../ledger/keys.js';
-import { txId } from '../ledger/envelope.js';
+import { sha256Hex, signMessage, type KeyPair } from './crypto.js';
 
 export interface Envelope {
   body: string;
@@ -19,15 +18,14 @@ export interface TxIntent {
   nonce?: string | number;
 }
 
-let nonceCounter = 0;
-
 function freshNonce(): string {
-  nonceCounter = (nonceCounter + 1) % 1_000_000;
-  return `${Date.now().toString(36)}-${nonceCounter}-${Math.random().toString(36).slice(2, 10)}`;
+  const bytes = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Builds and signs a transaction for `lane`. The id is the hex SHA-256 of the body. */
-export function signTx(lane: string, intent: TxIntent, key: KeyPair): SignedTx {
+/** Builds and signs a transaction for `lane`. Its id is the hex SHA-256 of the body's UTF-8 bytes. */
+export async function signTx(lane: string, intent: TxIntent, key: KeyPair): Promise<SignedTx> {
   const body = JSON.stringify({
     lane,
     from: key.publicKey,
@@ -35,8 +33,6 @@ export function signTx(lane: string, intent: TxIntent, key: KeyPair): SignedTx {
     args: intent.args,
     nonce: intent.nonce ?? freshNonce(),
   });
-  return {
-    id: txId(body),
-    envelope: { body, signer: key.publicKey, signature: signMessage(key.secretKey, body) },
-  };
+  const [id, signature] = await Promise.all([sha256Hex(body), signMessage(key.secretKey, body)]);
+  return { id, envelope: { body, signer: key.publicKey, signature } };
 }

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
-import { createClient, generateKeyPair, signTx, type KeyPair } from '../../src/client/index.js';
+import { createClient, signTx } from '../../src/client/index.js';
+import { generateKeyPair, type KeyPair } from '../../src/ledger/keys.js';
 
 /**
  * Submits signed faucet transactions from `concurrency` workers through the SDK (which
@@ -27,7 +28,7 @@ export class FaucetLoad {
       let n = 0;
       while (!this.controller.signal.aborted) {
         const amount = 1 + ((worker + n++) % 10);
-        const tx = signTx(this.lane, { kind: 'faucet', args: { amount } }, key);
+        const tx = await signTx(this.lane, { kind: 'faucet', args: { amount } }, key);
         try {
           await client.submitSigned(this.lane, tx, { signal: this.controller.signal });
           this.acked.set(tx.id, amount);

@@ -239,7 +239,11 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
       },
       { timeoutMs: 20_000, message: 'h1 leads lane main' },
     );
-    const signed = signTx(LANE, { kind: 'faucet', args: { amount: FAUCET_AMOUNT }, nonce: 'first' }, alice);
+    const signed = await signTx(
+      LANE,
+      { kind: 'faucet', args: { amount: FAUCET_AMOUNT }, nonce: 'first' },
+      alice,
+    );
     faucetId = signed.id;
     faucetEnvelope = signed.envelope;
     const answer = await post(TXS, envelopeJson(signed.envelope));
@@ -760,7 +764,7 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
 
     it('a transfer exceeding the balance is accepted, then committed with ok:false insufficient_funds', async () => {
       const before = await stateRows();
-      const { id, envelope } = signTx(
+      const { id, envelope } = await signTx(
         LANE,
         { kind: 'transfer', args: { to: bob.publicKey, amount: FAUCET_AMOUNT + 1 } },
         alice,
@@ -777,8 +781,12 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
     });
 
     it('a transfer that fits moves funds, and total supply equals the committed faucet amounts', async () => {
-      const faucet = signTx(LANE, { kind: 'faucet', args: { amount: 1000 } }, bob);
-      const transfer = signTx(LANE, { kind: 'transfer', args: { to: bob.publicKey, amount: 30 } }, alice);
+      const faucet = await signTx(LANE, { kind: 'faucet', args: { amount: 1000 } }, bob);
+      const transfer = await signTx(
+        LANE,
+        { kind: 'transfer', args: { to: bob.publicKey, amount: 30 } },
+        alice,
+      );
       for (const s of [faucet, transfer]) {
         const answer = await post(TXS, envelopeJson(s.envelope));
         assert.equal(answer.status, 202, answer.text);

@@ -85,7 +85,8 @@ describe('PostgreSQL elector', () => {
       const [from, to] = round % 2 === 0 ? [a, b] : [b, a];
       const next = elected(to.elector);
       to.elector.setCandidacy(['main']);
-      from.elector.setCandidacy([]); // resigns
+      from.elector.setCandidacy([]);
+      await from.elector.resign('main');
       terms.push((await next).term);
     }
     for (let i = 1; i < terms.length; i++) assert.ok(terms[i]! > terms[i - 1]!, `terms ${terms.join(', ')}`);

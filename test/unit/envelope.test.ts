@@ -57,8 +57,12 @@ function padded(bytes: number): string {
 }
 
 describe('verifySubmission: a valid submission', () => {
-  it('returns the id as the lowercase hex SHA-256 of the UTF-8 body bytes', () => {
-    const { id, envelope } = signTx(LANE, { kind: 'faucet', args: { amount: 10 }, nonce: 'n-1' }, alice);
+  it('returns the id as the lowercase hex SHA-256 of the UTF-8 body bytes', async () => {
+    const { id, envelope } = await signTx(
+      LANE,
+      { kind: 'faucet', args: { amount: 10 }, nonce: 'n-1' },
+      alice,
+    );
     const tx = verify(envelope);
     const expected = createHash('sha256').update(Buffer.from(envelope.body, 'utf8')).digest('hex');
     assert.equal(tx.id, expected);
@@ -112,8 +116,8 @@ describe('verifySubmission: a valid submission', () => {
     assert.equal(verify(signed(body)).body, body);
   });
 
-  it('gives the same id to the same body whoever submits it again', () => {
-    const { envelope } = signTx(LANE, { kind: 'faucet', args: { amount: 1 }, nonce: 9 }, alice);
+  it('gives the same id to the same body whoever submits it again', async () => {
+    const { envelope } = await signTx(LANE, { kind: 'faucet', args: { amount: 1 }, nonce: 9 }, alice);
     assert.equal(verify(envelope).id, verify({ ...envelope }).id);
   });
 });
@@ -365,8 +369,8 @@ describe('txId', () => {
 });
 
 describe('signTx', () => {
-  it('produces a submission that verifies and whose id matches', () => {
-    const { id, envelope } = signTx(
+  it('produces a submission that verifies and whose id matches', async () => {
+    const { id, envelope } = await signTx(
       LANE,
       { kind: 'transfer', args: { to: bob.publicKey, amount: 3 } },
       alice,
@@ -374,15 +378,15 @@ describe('signTx', () => {
     assert.equal(verify(envelope).id, id);
   });
 
-  it('gives different ids to two signings without an explicit nonce', () => {
-    const a = signTx(LANE, { kind: 'faucet', args: { amount: 1 } }, alice);
-    const b = signTx(LANE, { kind: 'faucet', args: { amount: 1 } }, alice);
+  it('gives different ids to two signings without an explicit nonce', async () => {
+    const a = await signTx(LANE, { kind: 'faucet', args: { amount: 1 } }, alice);
+    const b = await signTx(LANE, { kind: 'faucet', args: { amount: 1 } }, alice);
     assert.notEqual(a.id, b.id);
   });
 
-  it('gives the same id for the same explicit nonce', () => {
-    const a = signTx(LANE, { kind: 'faucet', args: { amount: 1 }, nonce: 7 }, alice);
-    const b = signTx(LANE, { kind: 'faucet', args: { amount: 1 }, nonce: 7 }, alice);
+  it('gives the same id for the same explicit nonce', async () => {
+    const a = await signTx(LANE, { kind: 'faucet', args: { amount: 1 }, nonce: 7 }, alice);
+    const b = await signTx(LANE, { kind: 'faucet', args: { amount: 1 }, nonce: 7 }, alice);
     assert.equal(a.id, b.id);
   });
 });
