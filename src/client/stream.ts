@@ -108,7 +108,9 @@ export async function* streamBlocks(
           await delay(jitteredBackoff(failures, 50, 2_000), signal).catch(() => undefined);
         }
         if (signal?.aborted) break;
-        if (code !== 0) endpoint++; // resume elsewhere
+        // Resume elsewhere: a random other endpoint, so a drained replica's subscribers spread out.
+        if (code !== 0 && endpoints.length > 1)
+          endpoint += 1 + Math.floor(Math.random() * (endpoints.length - 1));
         connect();
       }
       await new Promise<void>((resolve) => (wake = resolve));

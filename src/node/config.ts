@@ -21,6 +21,8 @@ export interface ReplicaConfig {
   /** Database connections for requests and block production. */
   poolSize: number;
   heartbeatMs: number;
+  /** Stream rebalancing runs every this many heartbeats. */
+  rebalanceEveryBeats: number;
   /** Longest a graceful stop waits for in-flight requests before cutting them. */
   drainTimeoutMs: number;
   streams: StreamLimits;
@@ -42,6 +44,7 @@ export function replicaConfig(
     intake: DEFAULT_INTAKE_LIMITS,
     poolSize: 10,
     heartbeatMs: 1_000,
+    rebalanceEveryBeats: 3,
     drainTimeoutMs: 10_000,
     streams: DEFAULT_STREAM_LIMITS,
     ...base,

@@ -56,11 +56,20 @@ export class ReplicaRegistry {
     );
   }
 
-  async heartbeat(ready: boolean): Promise<void> {
+  async heartbeat(ready: boolean, streams = 0): Promise<void> {
     await this.pool.query(
-      'UPDATE baton_replicas SET seen_at = now(), ready = $3 WHERE id = $1 AND instance = $2',
-      [this.self.id, this.self.instance, ready],
+      'UPDATE baton_replicas SET seen_at = now(), ready = $3, streams = $4 WHERE id = $1 AND instance = $2',
+      [this.self.id, this.self.instance, ready, streams],
     );
+  }
+
+  /** Stream subscriber counts of the live, ready replicas (this one included). */
+  async streamCounts(): Promise<Map<string, number>> {
+    const { rows } = await this.pool.query<{ id: string; streams: number }>(
+      `SELECT r.id, r.streams FROM baton_replicas r WHERE r.ready AND ${LIVE}`,
+      [this.staleAfterMs],
+    );
+    return new Map(rows.map((r) => [r.id, r.streams]));
   }
 
   async deregister(): Promise<void> {

@@ -19,6 +19,8 @@ import { Waker } from '../waker.js';
 import type { ReplicaConfig } from './config.js';
 import type { ReplicaEvents } from './events.js';
 import { Leadership } from './leadership.js';
+import { excessSubscribers } from './rebalance.js';
+import { STREAM_CLOSE } from '../stream-codes.js';
 import { ReplicaRegistry } from './registry.js';
 
 /** One running replica: HTTP API, intake, warm lane state, and leadership of the lanes it wins. */
@@ -149,7 +151,16 @@ export class Replica {
     log.info('replica started', { url: this.url, lanes: [...this.lanes.keys()], version: VERSION });
   }
 
-  /** Stops leading (resigning leases so others take over at once), closes the API, leaves the cluster. */
+  /** Number of open stream subscriptions. */
+  get streamCount(): number {
+    return this.streams?.count ?? 0;
+  }
+
+  /**
+   * Graceful stop: not ready at once; lanes handed over to other replicas (no lease wait);
+   * stream subscribers closed with 1012; in-flight requests finish (bounded by the drain
+   * timeout); then the replica leaves the cluster.
+   */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
     return this.stopping;
@@ -157,15 +168,20 @@ export class Replica {
 
   private async shutdown(): Promise<void> {
     const log = this.config.logger;
-    log.info('replica stopping');
+    const started = Date.now();
+    log.info('replica draining');
     this.elector.setCandidacy([]);
+    void this.registry?.heartbeat(false, 0).catch(() => undefined);
+    await this.leadership.handOver();
     await this.leadership.stop();
+    this.streams?.drain();
+    await this.api?.close(this.config.drainTimeoutMs);
+    this.streams?.stop();
     this.controller.abort(new Error('replica stopping'));
     await Promise.allSettled(this.background);
-    await this.api?.close();
     await this.registry?.deregister().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
-    log.info('replica stopped');
+    log.info('replica stopped', { drainMs: Date.now() - started });
   }
 
   private async waitForDatabase(): Promise<void> {
@@ -207,17 +223,38 @@ export class Replica {
   }
 
   private async heartbeatLoop(signal: AbortSignal): Promise<void> {
+    let beats = 0;
     while (!signal.aborted) {
       const readiness = this.readiness();
       if (readiness.ready !== this.lastReady) {
         this.lastReady = readiness.ready;
         this.events.emit('replica:ready', readiness);
       }
-      await this.registry!.heartbeat(readiness.ready).catch((error: unknown) =>
-        this.config.logger.debug('heartbeat failed', { error }),
-      );
+      try {
+        await this.registry!.heartbeat(readiness.ready, this.streamCount);
+        if (readiness.ready && ++beats % this.config.rebalanceEveryBeats === 0) await this.rebalanceStreams();
+      } catch (error) {
+        this.config.logger.debug('heartbeat failed', { error });
+      }
       await sleep(this.config.heartbeatMs, signal);
     }
+  }
+
+  /** Asks some subscribers to reconnect elsewhere when this replica holds clearly more than its share. */
+  private async rebalanceStreams(): Promise<void> {
+    const counts = await this.registry!.streamCounts();
+    counts.set(this.id, this.streamCount);
+    const excess = excessSubscribers(this.id, counts);
+    if (excess === 0 || !this.streams) return;
+    const moved = this.streams.close(
+      STREAM_CLOSE.rebalance,
+      'rebalancing: reconnect to another replica',
+      excess,
+    );
+    this.config.logger.info('asked stream subscribers to move', {
+      moved,
+      counts: Object.fromEntries(counts),
+    });
   }
 }
 
