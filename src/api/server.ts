@@ -50,7 +50,19 @@ export async function startApiServer(
   let closing = false;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     res.setHeader('x-baton-replica', ctx.replicaId);
+    // Browser apps use the SDK directly; the API uses no cookies or ambient credentials.
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'x-baton-replica');
     if (closing) res.setHeader('connection', 'close');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': 'content-type, authorization',
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return;
+    }
     try {
       const url = requestUrl(req.url);
       const { handler, params } = route(ctx, req.method ?? 'GET', url);

@@ -156,6 +156,8 @@ const MIGRATIONS: readonly string[] = [
     PERFORM pg_notify('baton_blocks', p_lane || ':' || p_height);
   END $$;
   `,
+  // 2: stream subscriber counts, so replicas can rebalance long-lived connections.
+  'ALTER TABLE baton_replicas ADD COLUMN streams integer NOT NULL DEFAULT 0',
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

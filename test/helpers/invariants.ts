@@ -25,6 +25,8 @@ export async function checkLedger(
   lane = 'main',
 ): Promise<LedgerFacts> {
   return withClient(url, async (c) => {
+    // One snapshot for every query: submissions still in flight may commit meanwhile.
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const { rows } = await c.query<{
       height: string;
       hash: string;
@@ -87,6 +89,7 @@ export async function checkLedger(
     assert.equal(balances, minted, 'balances add up to the supply');
     const ackedMinted = [...acked.values()].reduce((a, b) => a + b, 0);
     assert.ok(minted >= ackedMinted, 'every acknowledged faucet amount is minted');
+    await c.query('COMMIT');
     return { height: blocks.length, blocks };
   });
 }
