@@ -89,7 +89,7 @@ test('the SDK bundled for the browser submits, waits for the commit and streams 
   tab.on('pageerror', (e) => errors.push(e.message));
   await tab.goto(origin);
   const outcome = await tab.evaluate(async (apiUrl: string) => {
-    const sdk = (await import('/sdk.js' as string)) as typeof import('../../src/client/index.js');
+    const sdk = (await import('/sdk.js')) as typeof import('../../src/client/index.js');
     const client = sdk.createClient({ endpoints: [apiUrl] });
     const key = await sdk.generateKeyPair();
     const submitted = await client.submit('main', { kind: 'faucet', args: { amount: 100 } }, key);
