@@ -1,4 +1,5 @@
 import type { App } from '../apps/app.js';
+import type { AdminActions } from './admin.js';
 import type { LaneFollower } from '../ledger/follower.js';
 import type { Intake } from '../ledger/intake.js';
 import type { SignatureVerifier } from '../ledger/keys.js';
@@ -43,4 +44,6 @@ export interface ApiContext {
   verifier: SignatureVerifier;
   readiness(): Readiness;
   cluster(): Promise<ClusterView>;
+  /** Present when the replica was started with an admin token. */
+  admin?: AdminActions;
 }

@@ -6,6 +6,7 @@ import { LANE_NAME, verifySubmission } from '../ledger/envelope.js';
 import { HEX32 } from '../ledger/keys.js';
 import type { ApiContext, LaneRuntime } from './context.js';
 import { intParam, readJson, sendJson } from './http.js';
+import { authorize } from './admin.js';
 
 const MAX_BLOCKS_PER_PAGE = 1000;
 const HEX_ID = /^[0-9a-f]{64}$/;
@@ -75,6 +76,13 @@ const account: Handler = async (ctx, _req, res, { lane, laneName, arg }) => {
   sendJson(res, 200, { balance: typeof value === 'number' ? value : 0 });
 };
 
+const drain: Handler = (ctx, req, res) => {
+  const admin = authorize(req, ctx.admin);
+  sendJson(res, 202, { replica: ctx.replicaId, status: 'draining' });
+  res.once('finish', () => admin.drain());
+  return Promise.resolve();
+};
+
 /** Finds the handler for a request; throws not_found / method_not_allowed. */
 export function route(ctx: ApiContext, method: string, url: URL): { handler: Handler; params: RouteParams } {
   const parts = url.pathname.split('/').filter((p) => p !== '');
@@ -88,6 +96,7 @@ export function route(ctx: ApiContext, method: string, url: URL): { handler: Han
   if (parts.length === 1 && parts[0] === 'readyz') return pick({ GET: readyz });
   if (parts[0] !== 'v1') throw new BatonError('not_found');
   if (parts.length === 2 && parts[1] === 'cluster') return pick({ GET: cluster });
+  if (parts.length === 3 && parts[1] === 'admin' && parts[2] === 'drain') return pick({ POST: drain });
   if (parts[1] === 'lanes' && parts.length >= 4) {
     params.laneName = decodeURIComponent(parts[2]!);
     params.lane = laneOf(ctx, params.laneName);

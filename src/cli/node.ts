@@ -3,6 +3,7 @@ import { createLogger, type LogLevel } from '../log.js';
 import { replicaConfig } from '../node/config.js';
 import { startReplica } from '../node/replica.js';
 import { intOption, listOption, parse, UsageError } from './args.js';
+import { readAdminToken } from '../node/admin-token.js';
 
 export const NODE_HELP = `baton node: run one replica against a PostgreSQL database (production use)
 
@@ -16,6 +17,7 @@ usage: baton node --database-url URL --id ID [options]
   --lanes a,b          lanes to create if missing (default main); every lane is served
   --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
   --drain-timeout MS   longest a graceful stop waits for in-flight requests (default 10000)
+  --admin-token-file F enable the admin API (POST /v1/admin/…) behind the bearer token in F
   --log-level LEVEL    debug | info | warn | error (default info)
 
 Logs are JSON lines on stdout. SIGTERM or SIGINT drains the replica: it reports not ready at
@@ -35,6 +37,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       lanes: { type: 'string' },
       'lease-ttl': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'admin-token-file': { type: 'string' },
       'log-level': { type: 'string' },
       'watch-parent': { type: 'boolean' },
     },
@@ -63,7 +66,10 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     ...(values['advertise-url'] ? { advertiseUrl: values['advertise-url'] } : {}),
   });
 
+  const tokenFile = values['admin-token-file'];
+  if (tokenFile) config.adminToken = await readAdminToken(tokenFile);
   const replica = await startReplica(config);
+  replica.events.on('replica:stopped', () => process.exit(0)); // e.g. after POST /v1/admin/drain
   let signals = 0;
   const stop = (why: string): void => {
     signals++;

@@ -119,6 +119,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       `PostgreSQL  ${cluster.databaseUrl.replace(/:[^:@/]*@/, ':***@')}  (pid ${cluster.postgres?.pid})`,
     );
     for (const r of replicas) console.log(`${r.id.padEnd(10)}  ${r.url}  (pid ${r.pid})`);
+    console.log(`admin token in ${cluster.adminTokenFile} (Authorization: Bearer …)`);
     console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s. Ctrl-C stops everything.`);
   } catch (error) {
     await shutdown();

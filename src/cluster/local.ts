@@ -6,6 +6,7 @@ import { silentLogger } from '../log.js';
 import { sleep } from '../time.js';
 import { assertPortFree, freePort } from '../ports.js';
 import { ReplicaProcess, type ReplicaProcessOptions } from './replica-process.js';
+import { ensureAdminToken } from '../node/admin-token.js';
 
 export interface LocalClusterOptions {
   dataDir: string;
@@ -14,6 +15,8 @@ export interface LocalClusterOptions {
   basePort: number;
   lanes: string[];
   leaseTtlMs: number;
+  /** More `baton node` arguments for every replica. */
+  replicaArgs?: string[];
   /** Use this database instead of starting an embedded PostgreSQL. */
   databaseUrl?: string;
   postgresSettings?: Record<string, string | number>;
@@ -27,6 +30,7 @@ export class LocalCluster {
   readonly postgres: EmbeddedPostgres | null;
   readonly replicas: ReplicaProcess[] = [];
   private databaseUrlValue: string | null;
+  adminToken = '';
 
   constructor(readonly options: LocalClusterOptions) {
     this.databaseUrlValue = options.databaseUrl ?? null;
@@ -45,6 +49,11 @@ export class LocalCluster {
     return this.databaseUrlValue;
   }
 
+  /** The bearer token file of the replicas' admin API (created at start). */
+  get adminTokenFile(): string {
+    return join(resolve(this.options.dataDir), 'admin-token');
+  }
+
   get logsDir(): string {
     return join(resolve(this.options.dataDir), 'logs');
   }
@@ -59,6 +68,7 @@ export class LocalCluster {
   async start(): Promise<void> {
     const { options } = this;
     await mkdir(this.logsDir, { recursive: true });
+    this.adminToken = await ensureAdminToken(this.adminTokenFile);
     const ports: number[] = [];
     for (let i = 0; i < options.replicas; i++) {
       if (options.basePort === 0) ports.push(await freePort());
@@ -83,6 +93,7 @@ export class LocalCluster {
       databaseUrl: this.databaseUrl,
       lanes: options.lanes,
       leaseTtlMs: options.leaseTtlMs,
+      extraArgs: ['--admin-token-file', this.adminTokenFile, ...(options.replicaArgs ?? [])],
       logFile: join(this.logsDir, `${id}.log`),
       onExit: (code, signal) => options.onExit?.(id, code, signal),
       ...(options.onLogLine ? { onLogLine: options.onLogLine } : {}),

@@ -10,6 +10,8 @@ export interface ReplicaProcessOptions {
   databaseUrl: string;
   lanes: string[];
   leaseTtlMs: number;
+  /** More `baton node` arguments. */
+  extraArgs?: string[];
   logFile: string;
   /** Called with every JSON log line the replica writes. */
   onLogLine?: (line: Record<string, unknown>) => void;
@@ -56,6 +58,7 @@ export class ReplicaProcess {
       '--lease-ttl',
       String(o.leaseTtlMs),
       '--watch-parent',
+      ...(o.extraArgs ?? []),
     ];
     this.log = createWriteStream(o.logFile, { flags: 'a' });
     const child = spawn(process.execPath, args, {

@@ -26,6 +26,8 @@ export interface ReplicaConfig {
   /** Longest a graceful stop waits for in-flight requests before cutting them. */
   drainTimeoutMs: number;
   streams: StreamLimits;
+  /** Bearer token of the admin API; without one the admin API is disabled. */
+  adminToken?: string;
   logger: Logger;
 }
 

@@ -7,4 +7,5 @@ export interface ReplicaEvents extends LeaderEvents {
   'lane:lost': { lane: string; term: number; reason: LostReason };
   'lease:renew:error': { error: unknown };
   'replica:ready': { ready: boolean; reason?: string };
+  'replica:stopped': { drainMs: number };
 }

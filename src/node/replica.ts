@@ -121,6 +121,7 @@ export class Replica {
       verifier: new SignatureVerifier(),
       readiness: () => this.readiness(),
       cluster: () => this.registry!.cluster(),
+      ...(config.adminToken ? { admin: { token: config.adminToken, drain: () => void this.stop() } } : {}),
     };
     this.api = await startApiServer(ctx, config.host, config.port, log);
     const followers = new Map([...this.lanes].map(([lane, runtime]) => [lane, runtime.follower]));
@@ -182,6 +183,7 @@ export class Replica {
     await this.registry?.deregister().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
     log.info('replica stopped', { drainMs: Date.now() - started });
+    this.events.emit('replica:stopped', { drainMs: Date.now() - started });
   }
 
   private async waitForDatabase(): Promise<void> {

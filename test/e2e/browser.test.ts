@@ -88,26 +88,31 @@ test('the SDK bundled for the browser submits, waits for the commit and streams 
   const errors: string[] = [];
   tab.on('pageerror', (e) => errors.push(e.message));
   await tab.goto(origin);
-  const outcome = await tab.evaluate(async (apiUrl: string) => {
-    const sdk = (await import('/sdk.js')) as typeof import('../../src/client/index.js');
-    const client = sdk.createClient({ endpoints: [apiUrl] });
-    const key = await sdk.generateKeyPair();
-    const submitted = await client.submit('main', { kind: 'faucet', args: { amount: 100 } }, key);
-    const receipt = await client.waitForCommit('main', submitted.id, { signal: AbortSignal.timeout(15_000) });
-    const balance = await client.balance('main', key.publicKey);
-    const heights: number[] = [];
-    for await (const block of client.blocks('main', { after: 0, signal: AbortSignal.timeout(15_000) })) {
-      heights.push(block.height);
-      if (block.height >= (receipt.height ?? 0)) break;
-    }
-    let refusal = '';
-    try {
-      await client.submit('main', { kind: 'faucet', args: { amount: 5000 } }, key);
-    } catch (error) {
-      refusal = (error as { code?: string }).code ?? String(error);
-    }
-    return { submitted, receipt, balance, heights, refusal };
-  }, api);
+  const outcome = await tab.evaluate(
+    async ({ apiUrl, sdkUrl }: { apiUrl: string; sdkUrl: string }) => {
+      const sdk = (await import(sdkUrl)) as typeof import('../../src/client/index.js');
+      const client = sdk.createClient({ endpoints: [apiUrl] });
+      const key = await sdk.generateKeyPair();
+      const submitted = await client.submit('main', { kind: 'faucet', args: { amount: 100 } }, key);
+      const receipt = await client.waitForCommit('main', submitted.id, {
+        signal: AbortSignal.timeout(15_000),
+      });
+      const balance = await client.balance('main', key.publicKey);
+      const heights: number[] = [];
+      for await (const block of client.blocks('main', { after: 0, signal: AbortSignal.timeout(15_000) })) {
+        heights.push(block.height);
+        if (block.height >= (receipt.height ?? 0)) break;
+      }
+      let refusal = '';
+      try {
+        await client.submit('main', { kind: 'faucet', args: { amount: 5000 } }, key);
+      } catch (error) {
+        refusal = (error as { code?: string }).code ?? String(error);
+      }
+      return { submitted, receipt, balance, heights, refusal };
+    },
+    { apiUrl: api, sdkUrl: `${origin}/sdk.js` },
+  );
 
   assert.deepEqual(errors, []);
   assert.equal(outcome.submitted.status, 'pending');
