@@ -17,6 +17,8 @@ export interface ApiServer {
    * `timeoutMs` is cut.
    */
   close(timeoutMs?: number): Promise<void>;
+  /** Keeps serving, but every response now carries `connection: close` so clients reconnect elsewhere. */
+  beginDrain(): void;
 }
 
 function requestUrl(target: string | undefined): URL {
@@ -91,6 +93,9 @@ export async function startApiServer(
   return {
     server,
     url: `http://${shownHost}:${address.port}`,
+    beginDrain: () => {
+      closing = true;
+    },
     close: async (timeoutMs = 10_000) => {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

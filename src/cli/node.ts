@@ -17,6 +17,8 @@ usage: baton node --database-url URL --id ID [options]
   --lanes a,b          lanes to create if missing (default main); every lane is served
   --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
   --drain-timeout MS   longest a graceful stop waits for in-flight requests (default 10000)
+  --drain-grace MS     how long a draining replica keeps answering (readiness 503) before it
+                       stops listening, so load balancers notice (default 1000)
   --admin-token-file F enable the admin API (POST /v1/admin/…) behind the bearer token in F
   --log-level LEVEL    debug | info | warn | error (default info)
 
@@ -37,6 +39,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       lanes: { type: 'string' },
       'lease-ttl': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'drain-grace': { type: 'string' },
       'admin-token-file': { type: 'string' },
       'log-level': { type: 'string' },
       'watch-parent': { type: 'boolean' },
@@ -63,6 +66,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     lanes: listOption(values.lanes, ['main']),
     lease: leaseTimings(intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000)),
     drainTimeoutMs: intOption(values['drain-timeout'], 'drain-timeout', 10_000, 0, 3_600_000),
+    drainGraceMs: intOption(values['drain-grace'], 'drain-grace', 1_000, 0, 600_000),
     ...(values['advertise-url'] ? { advertiseUrl: values['advertise-url'] } : {}),
   });
 

@@ -25,6 +25,11 @@ export interface ReplicaConfig {
   rebalanceEveryBeats: number;
   /** Longest a graceful stop waits for in-flight requests before cutting them. */
   drainTimeoutMs: number;
+  /**
+   * How long a draining replica keeps serving (readiness 503, `connection: close`) before it
+   * closes its listener, so load balancers' health checks and keep-alive clients move away first.
+   */
+  drainGraceMs: number;
   streams: StreamLimits;
   /** Bearer token of the admin API; without one the admin API is disabled. */
   adminToken?: string;
@@ -48,6 +53,7 @@ export function replicaConfig(
     heartbeatMs: 1_000,
     rebalanceEveryBeats: 3,
     drainTimeoutMs: 10_000,
+    drainGraceMs: 1_000,
     streams: DEFAULT_STREAM_LIMITS,
     ...base,
   };

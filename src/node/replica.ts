@@ -176,7 +176,12 @@ export class Replica {
     await this.leadership.handOver();
     await this.leadership.stop();
     this.streams?.drain();
-    await this.api?.close(this.config.drainTimeoutMs);
+    // Keep serving for a grace period: health checks see 503 and stop routing here, and
+    // keep-alive clients are told to reconnect elsewhere; only then stop listening.
+    this.api?.beginDrain();
+    const grace = Math.min(this.config.drainGraceMs, this.config.drainTimeoutMs);
+    await sleep(grace);
+    await this.api?.close(Math.max(0, this.config.drainTimeoutMs - grace));
     this.streams?.stop();
     this.controller.abort(new Error('replica stopping'));
     await Promise.allSettled(this.background);
