@@ -81,6 +81,11 @@ export class StreamHub {
     return victims.length;
   }
 
+  /** Refuses new subscribers (503 draining); existing ones keep streaming. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
   /** Stops accepting subscribers and closes every one with 1012 (draining). */
   drain(): void {
     this.accepting = false;

@@ -175,12 +175,14 @@ export class Replica {
     void this.registry?.heartbeat(false, 0).catch(() => undefined);
     await this.leadership.handOver();
     await this.leadership.stop();
-    this.streams?.drain();
     // Keep serving for a grace period: health checks see 503 and stop routing here, and
-    // keep-alive clients are told to reconnect elsewhere; only then stop listening.
+    // keep-alive clients are told to reconnect elsewhere; only then close the subscribers
+    // (so their reconnects do not land here) and stop listening.
+    this.streams?.stopAccepting();
     this.api?.beginDrain();
     const grace = Math.min(this.config.drainGraceMs, this.config.drainTimeoutMs);
     await sleep(grace);
+    this.streams?.drain();
     await this.api?.close(Math.max(0, this.config.drainTimeoutMs - grace));
     this.streams?.stop();
     this.controller.abort(new Error('replica stopping'));

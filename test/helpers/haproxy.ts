@@ -17,9 +17,9 @@ export interface HaproxyServer {
   port: number;
 }
 
-const FRONTEND_BIND = /^(\s*)bind\s+:8080\s*$/m;
-const STATS_BIND = /^(\s*)bind\s+127\.0\.0\.1:8404\s*$/m;
-const SERVER_LINES = /^(\s*)server\s+\S+\s+127\.0\.0\.1:\d+.*(?:\r?\n\1server\s+\S+\s+127\.0\.0\.1:\d+.*)*$/m;
+const FRONTEND_BIND = /^([ \t]*)bind[ \t]+:8080[ \t]*$/m;
+const STATS_BIND = /^([ \t]*)bind[ \t]+127\.0\.0\.1:8404[ \t]*$/m;
+const SERVER_LINE = /^([ \t]*)server[ \t]+\S+[ \t]+127\.0\.0\.1:\d+[ \t]*$/;
 
 /**
  * The shipped haproxy.cfg with the frontend bound to `port`, the stats page to `statsPort`,
@@ -32,19 +32,22 @@ export function configFromTemplate(
   statsPort: number,
   servers: readonly HaproxyServer[],
 ): string {
-  for (const [what, re] of [
-    ['frontend "bind :8080"', FRONTEND_BIND],
-    ['stats "bind 127.0.0.1:8404"', STATS_BIND],
-    ['"server NAME 127.0.0.1:PORT" lines', SERVER_LINES],
-  ] as const) {
-    if (!re.test(template)) throw new Error(`${SHIPPED_CONFIG} has no ${what} to substitute`);
-  }
-  return template
+  const missing = (what: string): Error => new Error(`${SHIPPED_CONFIG} has no ${what} to substitute`);
+  if (!FRONTEND_BIND.test(template)) throw missing('frontend "bind :8080"');
+  if (!STATS_BIND.test(template)) throw missing('stats "bind 127.0.0.1:8404"');
+  const lines = template
     .replace(FRONTEND_BIND, (_m, indent: string) => `${indent}bind 127.0.0.1:${port}`)
     .replace(STATS_BIND, (_m, indent: string) => `${indent}bind 127.0.0.1:${statsPort}`)
-    .replace(SERVER_LINES, (_m, indent: string) =>
-      servers.map((s) => `${indent}server ${s.name} 127.0.0.1:${s.port}`).join('\n'),
-    );
+    .split('\n');
+  const at = lines.findIndex((l) => SERVER_LINE.test(l));
+  if (at < 0) throw missing('"server NAME 127.0.0.1:PORT" lines');
+  let count = 0;
+  while (at + count < lines.length && SERVER_LINE.test(lines[at + count]!)) count++;
+  if (lines.slice(at + count).some((l) => /^\s*server\s/.test(l)))
+    throw new Error(`${SHIPPED_CONFIG}: the server lines are expected in one block`);
+  const indent = SERVER_LINE.exec(lines[at]!)![1]!;
+  lines.splice(at, count, ...servers.map((s) => `${indent}server ${s.name} 127.0.0.1:${s.port}`));
+  return lines.join('\n');
 }
 
 /** One HTTP log line of HAProxy's `option httplog`, the fields tests look at. */
@@ -140,27 +143,29 @@ export class HaproxyProcess {
     }
     const proxy = new HaproxyProcess(child, dir, port, statsPort);
     try {
-      await waitUntil(
+      const outcome = await waitUntil(
         async () => {
-          if (!proxy.running) throw new Error(`haproxy exited:\n${proxy.lines.join('\n')}`);
+          if (!proxy.running) return 'exited';
           if (!(await accepts(port))) return false;
           const up = [...(await proxy.serverStates()).values()].filter((s) => s === 'UP').length;
-          return up >= minUp;
+          return up >= minUp && 'ready';
         },
         { timeoutMs, message: `haproxy on port ${port} accepting with ${minUp} server(s) UP` },
       );
+      if (outcome === 'exited') throw new Error('haproxy exited during start');
     } catch (error) {
       await proxy.stop();
       const output = proxy.lines.slice(-50).join('\n');
       throw new Error(
         `${error instanceof Error ? error.message : String(error)}\nhaproxy output:\n${output}`,
+        { cause: error },
       );
     }
     return proxy;
   }
 
-  /** Server name → status (`UP`, `DOWN`, `UP 1/2`, `DOWN 1/2`, `MAINT`, …) from the stats CSV. */
-  async serverStates(): Promise<Map<string, string>> {
+  /** The stats CSV rows of the `replicas` backend (its servers and BACKEND), by server name. */
+  async stats(): Promise<Map<string, Record<string, string>>> {
     const res = await fetch(`http://127.0.0.1:${this.statsPort}/stats;csv`, {
       signal: AbortSignal.timeout(2_000),
     });
@@ -168,13 +173,31 @@ export class HaproxyProcess {
     if (!res.ok) throw new Error(`stats answered ${res.status}`);
     const [header, ...rows] = text.trim().split('\n');
     const columns = header!.replace(/^# /, '').split(',');
-    const [px, sv, st] = ['pxname', 'svname', 'status'].map((c) => columns.indexOf(c));
-    const states = new Map<string, string>();
+    const result = new Map<string, Record<string, string>>();
     for (const row of rows) {
       const cells = row.split(',');
-      if (cells[px!] === 'replicas' && cells[sv!] !== 'BACKEND') states.set(cells[sv!]!, cells[st!]!);
+      const record = Object.fromEntries(columns.map((c, i) => [c, cells[i] ?? '']));
+      if (record['pxname'] === 'replicas') result.set(record['svname']!, record);
     }
+    return result;
+  }
+
+  /** Server name → status (`UP`, `DOWN`, `UP 1/2`, `DOWN 1/2`, `MAINT`, …). */
+  async serverStates(): Promise<Map<string, string>> {
+    const states = new Map<string, string>();
+    for (const [name, row] of await this.stats()) if (name !== 'BACKEND') states.set(name, row['status']!);
     return states;
+  }
+
+  /**
+   * Per server: connection errors, response errors, retries, redispatches, 5xx answers, and
+   * state changes, e.g. `r1 econ=2 eresp=0 wretr=2 wredis=2 5xx=0 chkdown=3`.
+   */
+  async counters(): Promise<string[]> {
+    const keys = ['econ', 'eresp', 'wretr', 'wredis', 'hrsp_5xx', 'chkdown'];
+    return [...(await this.stats())].map(
+      ([name, row]) => `${name} ${keys.map((k) => `${k.replace('hrsp_', '')}=${row[k] || 0}`).join(' ')}`,
+    );
   }
 
   /** Waits until HAProxy reports `server` in `state` (exactly, e.g. `UP`, not `UP 1/2`). */

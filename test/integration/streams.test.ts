@@ -591,6 +591,7 @@ describe('block streams (real PostgreSQL, in-process replicas)', () => {
     before(async () => {
       const databaseUrl = await pgServer!.database();
       const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+      pool.on('error', () => undefined); // idle clients see the server stop at the very end
       pools.push(pool);
       store = new LedgerStore(pool);
       e1 = await replica({
@@ -798,9 +799,15 @@ describe('block streams (real PostgreSQL, in-process replicas)', () => {
         since(draining[0]!.at) < 1_000,
         `first 503 draining ${since(draining[0]!.at)} ms after stop()`,
       );
-      for (const r of seen.readyz) {
+      // A connection still in the kernel's accept backlog when the listener closes is reset by
+      // the kernel, not refused: that can happen once, at the moment the listener goes away.
+      const firstGone = seen.readyz.findIndex((r) => !(r.status === 503 && r.reason === 'draining'));
+      for (const [i, r] of seen.readyz.entries()) {
+        const atClose = i === firstGone && r.code === 'ECONNRESET';
         assert.ok(
-          (r.status === 503 && r.reason === 'draining') || r.code === 'ECONNREFUSED',
+          (i < firstGone || firstGone === -1 ? r.status === 503 && r.reason === 'draining' : false) ||
+            r.code === 'ECONNREFUSED' ||
+            atClose,
           `after stop(), /readyz answered ${JSON.stringify({ ...r, at: since(r.at) })}; all: ${shown}`,
         );
       }
