@@ -1,0 +1,98 @@
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { signTx, type Envelope, type KeyPair, type SignedTx } from '../src/client/index.js';
+import { SignatureVerifier, publicKeyObject } from '../src/ledger/keys.js';
+
+const SPKI_PREFIX_LENGTH = 12;
+const PKCS8_PREFIX_LENGTH = 16;
+
+/** A key pair with its private KeyObject kept, so signing does not re-import the key each time. */
+export interface BenchKey extends KeyPair {
+  privateKey: KeyObject;
+}
+
+export function benchKeys(count: number): BenchKey[] {
+  return Array.from({ length: count }, () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    return {
+      publicKey: publicKey
+        .export({ format: 'der', type: 'spki' })
+        .subarray(SPKI_PREFIX_LENGTH)
+        .toString('hex'),
+      secretKey: privateKey
+        .export({ format: 'der', type: 'pkcs8' })
+        .subarray(PKCS8_PREFIX_LENGTH)
+        .toString('hex'),
+      privateKey,
+    };
+  });
+}
+
+/**
+ * A signed `faucet {amount}` transaction, byte for byte what the SDK's signTx builds (checked by
+ * `assertSameAsSdk`), synchronous and with the private KeyObject kept, so that pre-signing tens of
+ * thousands of transactions stays cheap whatever the SDK's signing path costs.
+ */
+export function signFaucet(lane: string, key: BenchKey, nonce: string | number, amount = 1): SignedTx {
+  const body = JSON.stringify({ lane, from: key.publicKey, kind: 'faucet', args: { amount }, nonce });
+  const bytes = Buffer.from(body, 'utf8');
+  const envelope: Envelope = {
+    body,
+    signer: key.publicKey,
+    signature: sign(null, bytes, key.privateKey).toString('hex'),
+  };
+  return { id: createHash('sha256').update(bytes).digest('hex'), envelope };
+}
+
+/** Fails when the bench's signer and the SDK disagree on a transaction's bytes, id or signature. */
+export async function assertSameAsSdk(): Promise<void> {
+  const [key] = benchKeys(1);
+  const ours = signFaucet('main', key!, 'same-as-sdk', 7);
+  // `await` accepts both a synchronous and a Promise-returning signTx.
+  const sdk = await signTx('main', { kind: 'faucet', args: { amount: 7 }, nonce: 'same-as-sdk' }, key!);
+  if (!isDeepStrictEqual(ours, sdk)) {
+    throw new Error(`the bench signer disagrees with the SDK: ${JSON.stringify({ ours, sdk })}`);
+  }
+}
+
+/** Microseconds per call of `fn`, over `n` calls (for the report's notes on signing costs). */
+export function microsPerCall(n: number, fn: (i: number) => unknown): number {
+  const started = performance.now();
+  for (let i = 0; i < n; i++) fn(i);
+  return ((performance.now() - started) * 1000) / n;
+}
+
+/** Microseconds per awaited call of `fn`, one call at a time. */
+export async function microsPerAwaitedCall(n: number, fn: (i: number) => unknown): Promise<number> {
+  await fn(-1); // warm-up (key import, JIT)
+  const started = performance.now();
+  for (let i = 0; i < n; i++) await fn(i);
+  return ((performance.now() - started) * 1000) / n;
+}
+
+/** Per-call costs of the cryptography on the submission path, measured on an idle machine. */
+export interface CryptoCosts {
+  sdkSignTxUs: number;
+  cachedKeySignUs: number;
+  serverVerifyUs: number;
+  /** The server's first sight of a signer: importing its public key (SignatureVerifier cache miss). */
+  serverNewSignerUs: number;
+}
+
+export async function cryptoCosts(): Promise<CryptoCosts> {
+  const [key] = benchKeys(1);
+  const signers = benchKeys(300).map((k) => signFaucet('main', k, 'new-signer').envelope);
+  const verifier = new SignatureVerifier();
+  const tx = signFaucet('main', key!, 'verify');
+  verifier.verify(tx.envelope.signer, tx.envelope.body, tx.envelope.signature);
+  return {
+    sdkSignTxUs: await microsPerAwaitedCall(300, (i) =>
+      signTx('main', { kind: 'faucet', args: { amount: 1 }, nonce: i }, key!),
+    ),
+    cachedKeySignUs: microsPerCall(1000, (i) => signFaucet('main', key!, i)),
+    serverVerifyUs: microsPerCall(1000, () =>
+      verifier.verify(tx.envelope.signer, tx.envelope.body, tx.envelope.signature),
+    ),
+    serverNewSignerUs: microsPerCall(signers.length, (i) => publicKeyObject(signers[i]!.signer)),
+  };
+}

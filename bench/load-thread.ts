@@ -1,0 +1,53 @@
+import type { Worker } from 'node:worker_threads';
+import type { FromWorker, LoadCounters, ToWorker } from './load-worker.js';
+
+/** A load thread and a typed way to wait for its next message. */
+export class LoadThread {
+  private readonly inbox: FromWorker[] = [];
+  private waiting: (() => void) | null = null;
+  private failure: Error | null = null;
+
+  constructor(readonly worker: Worker) {
+    worker.on('message', (m: FromWorker) => {
+      this.inbox.push(m);
+      this.waiting?.();
+    });
+    worker.on('error', (e) => {
+      this.failure = e;
+      this.waiting?.();
+    });
+  }
+
+  send(msg: ToWorker): void {
+    this.worker.postMessage(msg);
+  }
+
+  async next<T extends FromWorker['type']>(
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<FromWorker, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const i = this.inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<FromWorker, { type: T }>;
+      if (Date.now() > deadline) throw new Error(`load thread: no "${type}" message within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+        setTimeout(resolve, 100);
+      });
+      this.waiting = null;
+    }
+  }
+}
+
+export function sumCounters(list: LoadCounters[]): LoadCounters {
+  const out: LoadCounters = { sent: 0, accepted: 0, errors: 0, errorKinds: {} };
+  for (const c of list) {
+    out.sent += c.sent;
+    out.accepted += c.accepted;
+    out.errors += c.errors;
+    for (const [k, v] of Object.entries(c.errorKinds)) out.errorKinds[k] = (out.errorKinds[k] ?? 0) + v;
+  }
+  return out;
+}

@@ -1,0 +1,280 @@
+import { cpus } from 'node:os';
+import { OTHERS } from './cpu.js';
+import type { CrashResult, HangResult } from './failover.js';
+import type { LoadStats } from './load.js';
+import type { RawInsertResult } from './baseline-insert.js';
+import type { BenchResults } from './report.js';
+import { summarize, type Summary } from './stats.js';
+import type { ThroughputResult } from './throughput.js';
+import type { UpResult } from './up.js';
+
+/** One line of the results table. */
+export interface Row {
+  section: string;
+  metric: string;
+  value: string;
+  baseline: string;
+  target: string;
+  verdict: '' | 'meets' | 'MISSES';
+}
+
+const ms = (v: number | undefined): string =>
+  v === undefined || !Number.isFinite(v) ? '—' : `${Math.round(v)} ms`;
+export const secs = (v: number): string => `${(v / 1000).toFixed(2)} s`;
+function row(
+  section: string,
+  metric: string,
+  value: string,
+  baseline = '',
+  target = '',
+  verdict: Row['verdict'] = '',
+): Row {
+  return { section, metric, value, baseline, target, verdict };
+}
+
+export const int = (v: number): string => Math.round(v).toLocaleString('en-US');
+const verdict = (ok: boolean | undefined): Row['verdict'] =>
+  ok === undefined ? '' : ok ? 'meets' : 'MISSES';
+
+const skewed = (others: number | undefined): string =>
+  others !== undefined && others > 0.2
+    ? `; WARNING: other processes used ${others.toFixed(2)} cores meanwhile, the figure is skewed`
+    : '';
+
+/** Other users' work on the machine during the trials: the figures above are skewed when it is high. */
+function otherCpuRow(section: string, cpu: Summary | null): Row {
+  return row(
+    section,
+    'CPU of processes outside the benchmark during a trial, mean / max (cores)',
+    cpu ? `${cpu.mean.toFixed(2)} / ${cpu.max.toFixed(2)}` : '—',
+    cpu && cpu.max > 0.2 ? 'WARNING: the machine was shared; failover figures are skewed' : '',
+  );
+}
+
+function crashRows(r: CrashResult, hang: HangResult | undefined): Row[] {
+  const f: Summary | null = r.failover;
+  const s = 'crash (SIGKILL leader)';
+  const n = f?.n ?? 0;
+  const firstBlock = summarize(r.trials.map((t) => t.firstBlockTxs ?? NaN));
+  const lease = hang?.failover ? `lease-expiry failover (hang, measured): p50 ${ms(hang.failover.p50)}` : '';
+  return [
+    row(s, `failover p50 (n=${n})`, ms(f?.p50), lease),
+    row(
+      s,
+      `failover p99${n <= 100 ? ` (n=${n}: nearest-rank p99 = max)` : ''}`,
+      ms(f?.p99),
+      'anchors: FireFly ~15 s, k8s lease 15 s, Patroni ttl 30 s',
+      '≤ 1000 ms',
+      verdict(f ? f.p99 <= 1000 && r.timeouts === 0 : undefined),
+    ),
+    row(s, 'failover max / mean', `${ms(f?.max)} / ${ms(f?.mean)}`),
+    row(
+      s,
+      'kill → elector grants new term ("lane elected"), p50 / max',
+      `${ms(r.elected?.p50)} / ${ms(r.elected?.max)}`,
+    ),
+    row(
+      s,
+      'kill → term claimed in the fence ("leading lane"), p50 / max',
+      `${ms(r.leading?.p50)} / ${ms(r.leading?.max)}`,
+    ),
+    row(
+      s,
+      "kill → new leader's first block time (its clock), p50 / max",
+      `${ms(r.blockTime?.p50)} / ${ms(r.blockTime?.max)}`,
+    ),
+    row(
+      s,
+      "transactions in the new leader's first block, p50 / max",
+      `${firstBlock?.p50 ?? '—'} / ${firstBlock?.max ?? '—'}`,
+    ),
+    row(
+      s,
+      'kill → that block visible in the database (polled directly), p50 / max',
+      `${ms(r.dbVisible?.p50)} / ${ms(r.dbVisible?.max)}`,
+    ),
+    row(s, 'trials without failover (timed out)', String(r.timeouts), '', '0', verdict(r.timeouts === 0)),
+    row(s, 'killed replica restart → ready, p50', ms(r.restart?.p50)),
+    otherCpuRow(s, r.otherCpu),
+  ];
+}
+
+function hangRows(r: HangResult, ttlMs: number): Row[] {
+  const s = 'hang (SIGSTOP leader)';
+  const f = r.failover;
+  const limit = ttlMs + 500;
+  return [
+    row(
+      s,
+      `failover p50 / max (n=${f?.n ?? 0})`,
+      `${ms(f?.p50)} / ${ms(f?.max)}`,
+      `lease TTL ${ttlMs} ms`,
+      `≤ TTL + 0.5 s = ${limit} ms`,
+      verdict(f ? f.max <= limit && r.timeouts === 0 : undefined),
+    ),
+    row(
+      s,
+      'old-term blocks after takeover',
+      String(r.oldTermBlocksAfter),
+      '',
+      '0',
+      verdict(r.oldTermBlocksAfter === 0),
+    ),
+    row(
+      s,
+      'term regressions / broken parent links (whole lane)',
+      `${r.termRegressions} / ${r.chainBreaks}`,
+      '',
+      '0 / 0',
+      verdict(r.termRegressions === 0 && r.chainBreaks === 0),
+    ),
+    row(
+      s,
+      'woken ex-leader: steps down after SIGCONT, p50 / max',
+      `${ms(r.stepDown?.p50)} / ${ms(r.stepDown?.max)}`,
+    ),
+    row(
+      s,
+      'woken ex-leader: its own GET /v1/cluster names the new leader, after SIGCONT p50 / max',
+      `${ms(r.view?.p50)} / ${ms(r.view?.max)}`,
+    ),
+    row(s, 'woken ex-leader: commits refused by the fence', String(r.fencedCommits)),
+    row(s, 'SIGSTOP → elector grants new term, p50 / max', `${ms(r.elected?.p50)} / ${ms(r.elected?.max)}`),
+  ];
+}
+
+function loadRows(l: LoadStats & { ratePerSec: number }): Row[] {
+  const kinds = Object.entries(l.failures)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  return [
+    row(
+      'crash + hang load',
+      `SDK submissions during failovers (~${l.ratePerSec} tx/s): accepted / failed / skipped`,
+      `${int(l.accepted)} / ${int(l.failed)} / ${int(l.skipped)}`,
+      kinds,
+    ),
+  ];
+}
+
+const replicaCpu = (t: ThroughputResult): number =>
+  Object.entries(t.cpu).reduce((sum, [k, v]) => (k.startsWith('replica ') ? sum + v : sum), 0);
+
+function throughputRows(t: ThroughputResult | undefined, raw: RawInsertResult | undefined): Row[] {
+  const s = 'throughput';
+  const rows: Row[] = [];
+  if (raw) {
+    rows.push(
+      row(
+        s,
+        `baseline: raw single-row INSERT commits/s (${raw.connections} conns, ${raw.bodyBytes} B rows, ${raw.durationS} s)`,
+        `${int(raw.rowsPerSec)} rows/s`,
+        `commit p50 ${raw.commitMs?.p50.toFixed(1)} ms, PostgreSQL CPU ${raw.cpu['postgres']?.toFixed(2)} cores` +
+          skewed(raw.cpu[OTHERS]),
+      ),
+    );
+  }
+  if (!t) return rows;
+  const rawText = raw ? `raw INSERT ${int(raw.rowsPerSec)} rows/s` : '';
+  rows.push(
+    row(
+      s,
+      `committed signed tx/s, ${t.options.replicas} replicas (${t.windowS.toFixed(1)} s window)`,
+      `${int(t.committedPerSec)} tx/s`,
+      rawText,
+      '≥ 3,000 tx/s',
+      verdict(t.committedPerSec >= 3000),
+    ),
+    row(
+      s,
+      'committed tx in each second of the window: min / p50 / max',
+      t.perSecond ? `${int(t.perSecond.min)} / ${int(t.perSecond.p50)} / ${int(t.perSecond.max)}` : '—',
+    ),
+    row(s, 'ratio committed / raw INSERT', raw ? (t.committedPerSec / raw.rowsPerSec).toFixed(2) : '—'),
+    row(
+      s,
+      'accepted (2xx) submissions/s / errors in window',
+      `${int(t.acceptedPerSec)}/s / ${t.errors}`,
+      Object.entries(t.errorKinds)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', '),
+    ),
+    row(s, 'pending (accepted, uncommitted) at window end', int(t.backlogAtEnd)),
+    row(
+      s,
+      `submit → commit latency p50 / p99 (1 in ${t.options.sampleEvery} tx, n=${t.commitLatencyMs?.n ?? 0})`,
+      `${ms(t.commitLatencyMs?.p50)} / ${ms(t.commitLatencyMs?.p99)}`,
+    ),
+    row(s, 'submit → 2xx latency p50 / p99', `${ms(t.acceptMs?.p50)} / ${ms(t.acceptMs?.p99)}`),
+    row(
+      s,
+      'blocks in window / mean txs per block / max / mean interval',
+      `${t.blocks.count} / ${t.blocks.meanTxs.toFixed(0)} / ${t.blocks.maxTxs} / ${ms(t.blocks.meanIntervalMs)}`,
+    ),
+    row(
+      s,
+      `CPU in window, cores (of ${cpus().length})`,
+      Object.entries(t.cpu)
+        .filter(([k]) => k !== 'machineBusy' && k !== OTHERS)
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join('; '),
+      `machine busy ${(t.cpu.machineBusy * 100).toFixed(0)}%, of which ${OTHERS} ${(t.cpu[OTHERS] ?? 0).toFixed(2)} cores` +
+        skewed(t.cpu[OTHERS]),
+    ),
+    row(
+      s,
+      'CPU per committed tx: all replicas / PostgreSQL / load generator',
+      [replicaCpu(t), t.cpu['postgres'] ?? NaN, t.cpu['bench process (load generator)'] ?? NaN]
+        .map((cores) => `${int((cores * 1e6) / t.committedPerSec)} µs`)
+        .join(' / '),
+      raw
+        ? `raw INSERT: PostgreSQL ${int(((raw.cpu['postgres'] ?? NaN) * 1e6) / raw.rowsPerSec)} µs/row`
+        : '',
+    ),
+    row(
+      s,
+      'crypto per tx: SDK signTx / bench sign (cached key) / server verify / server import of a new signer key',
+      [t.crypto.sdkSignTxUs, t.crypto.cachedKeySignUs, t.crypto.serverVerifyUs, t.crypto.serverNewSignerUs]
+        .map((us) => `${int(us)} µs`)
+        .join(' / '),
+      'measured in the bench process before the cluster starts',
+    ),
+  );
+  return rows;
+}
+
+function upRows(u: UpResult, pgStartMs: number | undefined): Row[] {
+  const s = 'up';
+  const pg = pgStartMs === undefined ? '' : `PostgreSQL alone, initdb + start (this run): ${secs(pgStartMs)}`;
+  return [
+    row(
+      s,
+      `\`baton up\` (${u.replicas} replicas) spawn → "ready in", empty data dir`,
+      `${secs(u.cold.readyMs)} (${u.cold.reported})`,
+      pg,
+    ),
+    row(
+      s,
+      '`baton up` spawn → "ready in", existing data dir',
+      `${secs(u.warm.readyMs)} (${u.warm.reported})`,
+    ),
+    row(
+      s,
+      'SIGINT → exit (cold run / warm run), exit codes',
+      `${secs(u.cold.stopMs)} / ${secs(u.warm.stopMs)}, ${u.cold.exitCode} / ${u.warm.exitCode}`,
+    ),
+  ];
+}
+
+export function buildRows(r: BenchResults): Row[] {
+  const rows: Row[] = [];
+  if (r.crash) rows.push(...crashRows(r.crash, r.hang));
+  if (r.hang) rows.push(...hangRows(r.hang, r.options.leaseTtlMs));
+  if (r.failoverLoad) rows.push(...loadRows(r.failoverLoad));
+  rows.push(...throughputRows(r.throughput, r.rawInsert));
+  if (r.up) rows.push(...upRows(r.up, r.postgresStartMs));
+  for (const [section, message] of Object.entries(r.errors)) {
+    rows.push(row(section, 'FAILED', message.split('\n')[0]!.slice(0, 200), '', '', 'MISSES'));
+  }
+  return rows;
+}
