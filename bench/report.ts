@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import type { RawInsertResult } from './baseline-insert.js';
 import type { CrashResult, HangResult } from './failover.js';
 import type { LoadStats } from './load.js';
+import type { RollingResult } from './rolling.js';
 import { int, secs, type Row } from './rows.js';
+import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
 
@@ -27,6 +29,8 @@ export interface BenchResults {
   failoverLoad?: LoadStats & { ratePerSec: number };
   rawInsert?: RawInsertResult;
   throughput?: ThroughputResult;
+  streams?: StreamsResult;
+  rolling?: RollingResult;
   up?: UpResult;
   errors: Record<string, string>;
 }

@@ -5,6 +5,8 @@ import type { LoadStats } from './load.js';
 import type { RawInsertResult } from './baseline-insert.js';
 import type { BenchResults } from './report.js';
 import { summarize, type Summary } from './stats.js';
+import type { RollingResult } from './rolling.js';
+import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
 
@@ -243,6 +245,95 @@ function throughputRows(t: ThroughputResult | undefined, raw: RawInsertResult | 
   return rows;
 }
 
+const ms1 = (v: number | undefined): string =>
+  v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(1)} ms`;
+
+function streamsRows(r: StreamsResult): Row[] {
+  const s = 'streams';
+  const l = r.latencyMs;
+  const blocks = r.lastHeight - r.after;
+  const spread = Object.entries(r.perReplica)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  return [
+    row(
+      s,
+      `commit → subscriber latency p50 / p99 / max (${r.options.subscribers} SDK subscribers, one replica each: ${spread}; ` +
+        `commit = first sighting in the database, polled every ~2 ms on its own thread, not block \`time\`)`,
+      `${ms1(l?.p50)} / ${ms1(l?.p99)} / ${ms1(l?.max)}`,
+      `min ${ms1(l?.min)}; ${r.beforeDbSeen} deliveries arrived before the database poll saw the block`,
+      'p99 < 50 ms',
+      verdict(l ? l.p99 < 50 : undefined),
+    ),
+    row(
+      s,
+      `deliveries (${blocks} blocks × ${r.options.subscribers} subscribers, ~${r.options.ratePerSec} tx/s for ${r.options.durationS} s)`,
+      int(r.deliveries),
+      `load: ${int(r.load.accepted)} accepted / ${int(r.load.failed)} failed / ${int(r.load.skipped)} skipped`,
+    ),
+    row(
+      s,
+      'latency p50 / p99 by the replica subscribers read from',
+      Object.entries(r.latencyByReplica)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => `${k} ${ms1(v?.p50)} / ${ms1(v?.p99)}`)
+        .join('; '),
+      'subscribers share one bench process (100 WebSockets on one event loop): its delays count',
+    ),
+    row(
+      s,
+      'missing / duplicate / out-of-order deliveries, subscriber errors',
+      `${r.missing} / ${r.duplicates} / ${r.outOfOrder}, ${r.subscriberErrors}`,
+      '',
+      '0 / 0 / 0, 0',
+      verdict(r.missing === 0 && r.duplicates === 0 && r.outOfOrder === 0 && r.subscriberErrors === 0),
+    ),
+  ];
+}
+
+function rollingRows(r: RollingResult): Row[] {
+  const s = 'rolling restart';
+  const out: Row[] = [];
+  for (const round of r.rounds) {
+    const kinds = Object.entries(round.load.failures)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ');
+    const ready = summarize(round.restarts.map((x) => x.readyMs));
+    const stop = summarize(round.restarts.map((x) => x.stopMs));
+    out.push(
+      row(
+        s,
+        round.via === 'sdk'
+          ? `SDK (all endpoints, ~${r.options.ratePerSec} tx/s), ${round.restarts.length} restarts: calls rejected after the SDK's retries (of submitted)`
+          : `plain fetch via HAProxy (shipped cfg, each tx sent once, ~${r.options.ratePerSec} tx/s), ${round.restarts.length} restarts: non-2xx or failed (of submitted)`,
+        `${int(round.load.failed)} (of ${int(round.load.submitted)})`,
+        [
+          kinds,
+          `skipped ${round.load.skipped}`,
+          `drain p50 ${ms(stop?.p50)}, start → ready p50 ${ms(ready?.p50)}`,
+        ]
+          .filter(Boolean)
+          .join('; '),
+        '0',
+        verdict(round.load.failed === 0 && round.load.skipped === 0),
+      ),
+    );
+  }
+  const g = r.gap;
+  const leaderRestarts = r.rounds.reduce((n, x) => n + x.restarts.filter((y) => y.wasLeader).length, 0);
+  out.push(
+    row(
+      s,
+      `block production gap per planned handover (last old-term block → first new-term block, block \`time\` fields), p50 / max (n=${g?.n ?? 0})`,
+      `${ms(g?.p50)} / ${ms(g?.max)}`,
+      `${leaderRestarts} leader restarts; per handover: ${r.handovers.map((h) => `${h.via} ${h.gapMs} ms`).join(', ') || '—'}`,
+      '< 100 ms',
+      verdict(g ? g.max < 100 : undefined),
+    ),
+  );
+  return out;
+}
+
 function upRows(u: UpResult, pgStartMs: number | undefined): Row[] {
   const s = 'up';
   const pg = pgStartMs === undefined ? '' : `PostgreSQL alone, initdb + start (this run): ${secs(pgStartMs)}`;
@@ -272,6 +363,8 @@ export function buildRows(r: BenchResults): Row[] {
   if (r.hang) rows.push(...hangRows(r.hang, r.options.leaseTtlMs));
   if (r.failoverLoad) rows.push(...loadRows(r.failoverLoad));
   rows.push(...throughputRows(r.throughput, r.rawInsert));
+  if (r.streams) rows.push(...streamsRows(r.streams));
+  if (r.rolling) rows.push(...rollingRows(r.rolling));
   if (r.up) rows.push(...upRows(r.up, r.postgresStartMs));
   for (const [section, message] of Object.entries(r.errors)) {
     rows.push(row(section, 'FAILED', message.split('\n')[0]!.slice(0, 200), '', '', 'MISSES'));

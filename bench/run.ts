@@ -3,7 +3,7 @@
  * INSERT rate of the same PostgreSQL, and `baton up` start time. Everything runs on 127.0.0.1,
  * is bounded in count and time, and every process started is ended, also on failure or Ctrl-C.
  *
- *   node dist/bench/run.js [crash] [hang] [throughput] [up] [--trials N] [--duration S]
+ *   node dist/bench/run.js [crash] [hang] [throughput] [streams] [rolling] [up] [--trials N] [--duration S]
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,20 +18,24 @@ import { SteadyLoad } from './load.js';
 import { note } from './progress.js';
 import { machine, markdown, writeJson, type BenchResults } from './report.js';
 import { buildRows } from './rows.js';
+import { rollingSection } from './rolling.js';
+import { streamsSection } from './streams.js';
 import { throughputSection } from './throughput.js';
 import { upSection } from './up.js';
 
-const SECTIONS = ['crash', 'hang', 'throughput', 'up'] as const;
+const SECTIONS = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'up'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: node dist/bench/run.js [${SECTIONS.join('|')} ...] [options]
 
   --trials N        crash trials (default 20)
   --hang-trials N   hang trials (default min(5, trials))
-  --duration S      throughput window in seconds (default 10; the raw INSERT baseline uses the same)
+  --duration S      throughput window in seconds (default 10; the raw INSERT baseline uses the same);
+                    also the load window of the streams section
+  --subscribers N   SDK block subscribers in the streams section (default 100)
   --warmup S        load before the throughput window opens (default 5)
   --lease-ttl MS    lane lease TTL of the failover clusters (default 3000)
-  --rate R          light load during failovers, tx/s (default 200)
+  --rate R          light load during failovers, the streams and the rolling restarts, tx/s (default 200)
   --quiet-wait S    before each section, wait up to S seconds for other work on the machine to
                     settle (other processes under 0.15 cores over 1 s); 0 disables (default 20)
   --concurrency C   HTTP requests in flight in the throughput section (default 96)
@@ -59,6 +63,7 @@ function parse(argv: string[]) {
       rate: { type: 'string' },
       'quiet-wait': { type: 'string' },
       concurrency: { type: 'string' },
+      subscribers: { type: 'string' },
       keep: { type: 'boolean' },
       profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -82,6 +87,7 @@ function parse(argv: string[]) {
     rate: positiveInt(values.rate, 'rate', 200, 5000),
     quietWaitS: values['quiet-wait'] === '0' ? 0 : positiveInt(values['quiet-wait'], 'quiet-wait', 20, 600),
     concurrency: positiveInt(values.concurrency, 'concurrency', 96, 1024),
+    subscribers: positiveInt(values.subscribers, 'subscribers', 100, 1000),
     keep: values.keep === true,
     profile: values.profile === true,
   };
@@ -183,7 +189,9 @@ async function main(): Promise<number> {
     await assertSameAsSdk();
     const cliPath = await snapshotCli(cleanups);
     results.machine.busyBeforePct = (await machineBusyOver(1000)) * 100;
-    const needsPostgres = ['crash', 'hang', 'throughput'].some((s) => opts.sections.has(s as Section));
+    const needsPostgres = ['crash', 'hang', 'throughput', 'streams', 'rolling'].some((s) =>
+      opts.sections.has(s as Section),
+    );
     if (needsPostgres) {
       note('starting the embedded PostgreSQL (one server for the whole run)');
       const env = await BenchEnv.start(cleanups, cliPath);
@@ -224,6 +232,35 @@ async function main(): Promise<number> {
           } catch (error) {
             results.errors['throughput'] = message(error);
             note(`[throughput] failed: ${message(error)}`);
+          }
+        }
+        if (opts.sections.has('streams')) {
+          await waitQuiet('streams', opts.quietWaitS);
+          try {
+            results.streams = await streamsSection(env, cleanups, {
+              subscribers: opts.subscribers,
+              durationS: opts.durationS,
+              ratePerSec: opts.rate,
+              leaseTtlMs: opts.leaseTtlMs,
+              lane: 'main',
+            });
+          } catch (error) {
+            results.errors['streams'] = message(error);
+            note(`[streams] failed: ${message(error)}`);
+          }
+        }
+        if (opts.sections.has('rolling')) {
+          await waitQuiet('rolling', opts.quietWaitS);
+          try {
+            results.rolling = await rollingSection(env, cleanups, {
+              ratePerSec: opts.rate,
+              leaseTtlMs: opts.leaseTtlMs,
+              lane: 'main',
+              settleS: 2,
+            });
+          } catch (error) {
+            results.errors['rolling'] = message(error);
+            note(`[rolling] failed: ${message(error)}`);
           }
         }
       } catch (error) {

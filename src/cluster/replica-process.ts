@@ -44,7 +44,10 @@ export class ReplicaProcess {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Starts the process; after it exited, starts it again (same id, port and log file). */
   start(): void {
+    if (this.running) throw new Error(`replica ${this.options.id} is already running`);
+    this.log?.end(); // the previous run's stream, when restarted after a crash
     const o = this.options;
     const args = [
       ...(o.entry ?? [...process.execArgv, MAIN]),

@@ -158,6 +158,10 @@ const MIGRATIONS: readonly string[] = [
   `,
   // 2: stream subscriber counts, so replicas can rebalance long-lived connections.
   'ALTER TABLE baton_replicas ADD COLUMN streams integer NOT NULL DEFAULT 0',
+  // 3: every commit leaves a dead row version per transaction and the pending scan walks
+  // them; vacuum baton_txs after a small fraction of change instead of the default 20%.
+  `ALTER TABLE baton_txs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+     autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02)`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -165,6 +165,7 @@ export class EmbeddedPostgres {
       unix_socket_directories: '',
       max_connections: 300,
       shared_buffers: '128MB',
+      autovacuum_naptime: '10s',
       ...this.options.settings,
     };
     const args = ['-D', this.dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];

@@ -1,0 +1,270 @@
+import { sleep } from '../src/time.js';
+import type { Cleanups } from './cleanups.js';
+import { BenchCluster } from './cluster.js';
+import type { BenchEnv } from './env.js';
+import { BenchHaproxy } from './haproxy.js';
+import { benchKeys, signFaucet, type BenchKey } from './keys.js';
+import { SteadyLoad, type LoadStats } from './load.js';
+import { Progress } from './progress.js';
+import { summarize, type Summary } from './stats.js';
+
+export interface RollingOptions {
+  ratePerSec: number;
+  leaseTtlMs: number;
+  lane: string;
+  /** Load before the first and after the last restart of each round, in seconds. */
+  settleS: number;
+}
+
+export interface RollingRestart {
+  replica: string;
+  wasLeader: boolean;
+  /** SIGTERM → exit (drain). */
+  stopMs: number;
+  /** start → /readyz 200. */
+  readyMs: number;
+}
+
+export interface RollingRound {
+  via: 'sdk' | 'haproxy';
+  restarts: RollingRestart[];
+  load: LoadStats;
+  /** Heights of the lane when the round's first restart began and when the last was done. */
+  fromHeight: number;
+  toHeight: number;
+}
+
+export interface HandoverGap {
+  via: 'sdk' | 'haproxy';
+  height: number;
+  oldTerm: number;
+  newTerm: number;
+  /** First block of the new term − last block of the old term, from their `time` fields. */
+  gapMs: number;
+}
+
+export interface RollingResult {
+  options: RollingOptions;
+  rounds: RollingRound[];
+  handovers: HandoverGap[];
+  gap: Summary | null;
+}
+
+const TICK_MS = 10;
+
+/**
+ * Signed faucet transactions through one URL (HAProxy) with plain `fetch`, each sent exactly once,
+ * no retries of its own: every non-2xx answer or failed request counts as a failure.
+ */
+class PlainLoad {
+  private readonly keys: BenchKey[];
+  private readonly stats: LoadStats = { submitted: 0, accepted: 0, failed: 0, skipped: 0, failures: {} };
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly runId = `plain-${Date.now().toString(36)}`;
+  private timer: NodeJS.Timeout | null = null;
+  private started = 0;
+  private seq = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly lane: string,
+    private readonly ratePerSec: number,
+    private readonly maxInFlight: number,
+  ) {
+    this.keys = benchKeys(500);
+  }
+
+  start(): void {
+    this.started = performance.now();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  snapshot(): LoadStats {
+    return { ...this.stats, failures: { ...this.stats.failures } };
+  }
+
+  async stop(): Promise<LoadStats> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.inFlight]);
+    return this.snapshot();
+  }
+
+  private tick(): void {
+    const due = Math.floor(((performance.now() - this.started) / 1000) * this.ratePerSec);
+    while (this.seq < due) {
+      const seq = this.seq++;
+      if (this.inFlight.size >= this.maxInFlight) {
+        this.stats.skipped++;
+        continue;
+      }
+      const p = this.submit(seq).finally(() => this.inFlight.delete(p));
+      this.inFlight.add(p);
+    }
+  }
+
+  private fail(kind: string): void {
+    this.stats.failed++;
+    this.stats.failures[kind] = (this.stats.failures[kind] ?? 0) + 1;
+  }
+
+  private async submit(seq: number): Promise<void> {
+    const tx = signFaucet(this.lane, this.keys[seq % this.keys.length]!, `${this.runId}-${seq}`);
+    this.stats.submitted++;
+    try {
+      const res = await fetch(`${this.url}/v1/lanes/${encodeURIComponent(this.lane)}/txs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(tx.envelope),
+        signal: AbortSignal.timeout(20_000),
+      });
+      await res.arrayBuffer();
+      if (res.status >= 200 && res.status < 300) this.stats.accepted++;
+      else this.fail(`HTTP ${res.status}`);
+    } catch (error) {
+      this.fail(error instanceof Error ? error.name : 'unknown');
+    }
+  }
+}
+
+async function tipHeight(cluster: BenchCluster): Promise<number> {
+  const db = await cluster.database();
+  const { rows } = await db.query<{ h: string | null }>(
+    'SELECT max(height) AS h FROM baton_blocks WHERE lane = $1',
+    [cluster.options.lane],
+  );
+  return Number(rows[0]?.h ?? 0);
+}
+
+/** Restarts every replica in turn (stop → start → ready → steady), under whatever load runs. */
+async function restartRound(
+  cluster: BenchCluster,
+  progress: Progress,
+  label: string,
+  proxy: BenchHaproxy | null,
+): Promise<RollingRestart[]> {
+  const restarts: RollingRestart[] = [];
+  for (const replica of cluster.local.replicas) {
+    const id = replica.options.id;
+    const { leader } = await cluster.waitSteady();
+    progress.update(`${label}: restarting ${id}${id === leader ? ' (leader)' : ''}`);
+    const stopping = performance.now();
+    await replica.stop(15_000);
+    const stopMs = performance.now() - stopping;
+    const readyMs = await cluster.restart(id);
+    restarts.push({ replica: id, wasLeader: id === leader, stopMs, readyMs });
+    // The next replica goes only once this one is back in rotation.
+    if (proxy) {
+      const by = Date.now() + 20_000;
+      while ((await proxy.serverStates().catch(() => null))?.get(id) !== 'UP') {
+        if (Date.now() > by) throw new Error(`haproxy does not see ${id} UP 20 s after its restart`);
+        await sleep(20);
+      }
+    }
+  }
+  await cluster.waitSteady();
+  return restarts;
+}
+
+/**
+ * A 3-replica cluster under a steady load; every replica restarted in turn twice: once with the
+ * load through the SDK (all endpoints), once with a plain client through HAProxy running the
+ * shipped configuration. Counts client-visible failures and the block gap of each planned handover.
+ */
+export async function rollingSection(
+  env: BenchEnv,
+  cleanups: Cleanups,
+  options: RollingOptions,
+): Promise<RollingResult> {
+  const progress = new Progress('rolling');
+  progress.update('starting 3 replicas');
+  const cluster = await BenchCluster.start(env, cleanups, {
+    name: 'rolling',
+    replicas: 3,
+    leaseTtlMs: options.leaseTtlMs,
+    lane: options.lane,
+  });
+  let proxy: BenchHaproxy | null = null;
+  const unregisterProxy = cleanups.add('haproxy', () => proxy?.stop());
+  const rounds: RollingRound[] = [];
+  try {
+    await cluster.waitLeader(); // a fresh lane has no block until the load starts
+    // (a) The SDK with every endpoint.
+    const sdk = new SteadyLoad({
+      urls: cluster.urls,
+      lane: options.lane,
+      ratePerSec: options.ratePerSec,
+      maxInFlight: Math.max(100, options.ratePerSec * 3),
+      keys: 500,
+    });
+    const stopSdk = cleanups.add('rolling SDK load', () => void sdk.stop());
+    try {
+      sdk.start();
+      await sleep(options.settleS * 1000);
+      const fromHeight = await tipHeight(cluster);
+      const restarts = await restartRound(cluster, progress, 'SDK round', null);
+      const toHeight = await tipHeight(cluster);
+      await sleep(options.settleS * 1000);
+      const load = await sdk.stop();
+      rounds.push({ via: 'sdk', restarts, load, fromHeight, toHeight });
+      progress.update(`SDK round: ${load.accepted} accepted, ${load.failed} failed, ${load.skipped} skipped`);
+    } finally {
+      await sdk.stop();
+      stopSdk();
+    }
+    // (b) A plain client through HAProxy.
+    progress.update('starting haproxy (deploy/haproxy/haproxy.cfg)');
+    proxy = await BenchHaproxy.start(
+      cluster.local.replicas.map((r) => ({ name: r.options.id, port: r.options.port })),
+    );
+    const plain = new PlainLoad(
+      proxy.url,
+      options.lane,
+      options.ratePerSec,
+      Math.max(100, options.ratePerSec * 3),
+    );
+    const stopPlain = cleanups.add('rolling HAProxy load', () => void plain.stop());
+    try {
+      plain.start();
+      await sleep(options.settleS * 1000);
+      const fromHeight = await tipHeight(cluster);
+      const restarts = await restartRound(cluster, progress, 'HAProxy round', proxy);
+      const toHeight = await tipHeight(cluster);
+      await sleep(options.settleS * 1000);
+      const load = await plain.stop();
+      rounds.push({ via: 'haproxy', restarts, load, fromHeight, toHeight });
+      progress.update(
+        `HAProxy round: ${load.accepted} accepted, ${load.failed} failed, ${load.skipped} skipped`,
+      );
+    } finally {
+      await plain.stop();
+      stopPlain();
+    }
+    // Planned handovers: every term change inside a round's restarts.
+    const blocks = await cluster.allBlocks(cluster.urls[0]!);
+    const handovers: HandoverGap[] = [];
+    for (let i = 1; i < blocks.length; i++) {
+      const prev = blocks[i - 1]!;
+      const b = blocks[i]!;
+      if (b.term === prev.term) continue;
+      const round = rounds.find((r) => b.height > r.fromHeight && b.height <= r.toHeight);
+      if (!round) continue;
+      handovers.push({
+        via: round.via,
+        height: b.height,
+        oldTerm: prev.term,
+        newTerm: b.term,
+        gapMs: Date.parse(b.time) - Date.parse(prev.time),
+      });
+    }
+    const gap = summarize(handovers.map((h) => h.gapMs));
+    progress.done(
+      `${rounds.length} rounds, ${handovers.length} handovers, gap p50 ${gap?.p50 ?? '—'} ms, max ${gap?.max ?? '—'} ms`,
+    );
+    return { options, rounds, handovers, gap };
+  } finally {
+    await proxy?.stop();
+    unregisterProxy();
+    await cluster.stop();
+  }
+}
