@@ -2,7 +2,7 @@ import { sleep } from '../src/time.js';
 import type { Cleanups } from './cleanups.js';
 import { BenchCluster } from './cluster.js';
 import type { BenchEnv } from './env.js';
-import { BenchHaproxy } from './haproxy.js';
+import { HaproxyProcess } from '../src/cluster/haproxy.js';
 import { benchKeys, signFaucet, type BenchKey } from './keys.js';
 import { SteadyLoad, type LoadStats } from './load.js';
 import { Progress } from './progress.js';
@@ -141,7 +141,7 @@ async function restartRound(
   cluster: BenchCluster,
   progress: Progress,
   label: string,
-  proxy: BenchHaproxy | null,
+  proxy: HaproxyProcess | null,
 ): Promise<RollingRestart[]> {
   const restarts: RollingRestart[] = [];
   for (const replica of cluster.local.replicas) {
@@ -184,7 +184,7 @@ export async function rollingSection(
     leaseTtlMs: options.leaseTtlMs,
     lane: options.lane,
   });
-  let proxy: BenchHaproxy | null = null;
+  let proxy: HaproxyProcess | null = null;
   const unregisterProxy = cleanups.add('haproxy', () => proxy?.stop());
   const rounds: RollingRound[] = [];
   try {
@@ -214,7 +214,7 @@ export async function rollingSection(
     }
     // (b) A plain client through HAProxy.
     progress.update('starting haproxy (deploy/haproxy/haproxy.cfg)');
-    proxy = await BenchHaproxy.start(
+    proxy = await HaproxyProcess.start(
       cluster.local.replicas.map((r) => ({ name: r.options.id, port: r.options.port })),
     );
     const plain = new PlainLoad(

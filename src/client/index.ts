@@ -2,6 +2,7 @@
 import { BatonError, isErrorCode } from '../errors.js';
 import type { ClusterView } from '../api/context.js';
 import type { Block } from '../ledger/block.js';
+import type { TxStatus } from '../ledger/store.js';
 import type { KeyPair } from './crypto.js';
 import { delay, jitteredBackoff } from './retry.js';
 import { streamBlocks, type BlockStreamOptions } from './stream.js';
@@ -14,14 +15,7 @@ export { STREAM_CLOSE, type StreamMessage } from '../stream-codes.js';
 export type { BlockStreamOptions } from './stream.js';
 export type { Block, ClusterView };
 
-export interface TxStatus {
-  id: string;
-  status: 'pending' | 'committed';
-  height?: number;
-  index?: number;
-  ok?: boolean;
-  error?: string;
-}
+export type { TxStatus } from '../ledger/store.js';
 
 export interface ClientOptions {
   /** Replica base URLs (or one load balancer); calls move to the next one when one fails. */

@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { TestCluster } from '../helpers/cluster.js';
 import { checkLedger, committedCount, tipHeight } from '../helpers/invariants.js';
 import { FaucetLoad } from '../helpers/load.js';
-import { TestPostgres } from '../helpers/postgres.js';
+import { usePostgresPerFile } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 
-let server: TestPostgres;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-before(async () => {
-  server = await TestPostgres.start();
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await server?.stop();
-});
+const file = usePostgresPerFile();
+const cleanups = file.cleanups;
 
 test('a PostgreSQL restart under load: replicas reconnect, a leader resumes, nothing lost or forked', async () => {
-  const url = await server.database();
+  const url = await file.server.database();
   const cluster = await TestCluster.start({ databaseUrl: url, leaseTtlMs: 3_000 });
   cleanups.push(() => cluster.stop());
   const traffic = new FaucetLoad(cluster.urls, 8);
@@ -28,7 +19,7 @@ test('a PostgreSQL restart under load: replicas reconnect, a leader resumes, not
   await waitUntil(async () => (await tipHeight(url)) >= 3, { message: 'blocks before the restart' });
   const before = await cluster.leader();
 
-  await server.server.stop();
+  await file.server.server.stop();
   await waitUntil(
     async () => {
       const answers = await Promise.all(cluster.urls.map((u) => fetch(`${u}/readyz`).then((r) => r.status)));
@@ -36,7 +27,7 @@ test('a PostgreSQL restart under load: replicas reconnect, a leader resumes, not
     },
     { message: 'every replica reports not ready while the database is down' },
   );
-  await server.server.start();
+  await file.server.server.start();
 
   const heightAtRestart = await waitUntil(() => tipHeight(url).catch(() => undefined));
   await waitUntil(async () => (await tipHeight(url)) >= heightAtRestart + 3, {

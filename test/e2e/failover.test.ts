@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { TestCluster } from '../helpers/cluster.js';
 import { checkLedger, committedCount, tipHeight } from '../helpers/invariants.js';
 import { FaucetLoad } from '../helpers/load.js';
-import { TestPostgres, withClient } from '../helpers/postgres.js';
+import { usePostgresPerFile, withClient } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 
-let server: TestPostgres;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-before(async () => {
-  server = await TestPostgres.start();
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await server?.stop();
-});
+const file = usePostgresPerFile();
+const cleanups = file.cleanups;
 
 async function cluster(leaseTtlMs: number): Promise<{ cluster: TestCluster; url: string }> {
-  const url = await server.database();
+  const url = await file.server.database();
   const c = await TestCluster.start({ databaseUrl: url, leaseTtlMs });
   cleanups.push(() => c.stop());
   return { cluster: c, url };

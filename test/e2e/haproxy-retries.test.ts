@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import { HaproxyProcess, parseRequestLog } from '../helpers/haproxy.js';
+import { HaproxyProcess, parseRequestLog } from '../../src/cluster/haproxy.js';
 
 // The shipped HAProxy configuration against three fake replicas that are ready (GET /readyz
 // answers 200) but behave like a replica caught mid-drain: one closes the connection as a

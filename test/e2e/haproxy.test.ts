@@ -6,7 +6,7 @@ import { isReady } from '../../src/cluster/local.js';
 import { signTx } from '../../src/client/tx.js';
 import { generateKeyPair } from '../../src/ledger/keys.js';
 import { TestCluster } from '../helpers/cluster.js';
-import { HaproxyProcess, parseRequestLog, type HaproxyRequestLog } from '../helpers/haproxy.js';
+import { HaproxyProcess, parseRequestLog, type HaproxyRequestLog } from '../../src/cluster/haproxy.js';
 import { checkLedger, committedCount, tipHeight } from '../helpers/invariants.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';

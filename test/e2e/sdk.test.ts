@@ -1,27 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createClient, type Block } from '../../src/client/index.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { checkLedger, committedCount, tipHeight } from '../helpers/invariants.js';
 import { FaucetLoad } from '../helpers/load.js';
-import { TestPostgres, withClient } from '../helpers/postgres.js';
+import { usePostgresPerFile, withClient } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 import { isReady } from '../../src/cluster/local.js';
 
-let server: TestPostgres;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-before(async () => {
-  server = await TestPostgres.start();
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await server?.stop();
-});
+const file = usePostgresPerFile();
+const cleanups = file.cleanups;
 
 async function startCluster(): Promise<{ cluster: TestCluster; url: string }> {
-  const url = await server.database();
+  const url = await file.server.database();
   const cluster = await TestCluster.start({ databaseUrl: url, leaseTtlMs: 3_000 });
   cleanups.push(() => cluster.stop());
   return { cluster, url };

@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,4 +61,24 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
   } finally {
     await client.end();
   }
+}
+
+export interface FileDatabase {
+  /** The file's PostgreSQL (set once `before` has run). */
+  server: TestPostgres;
+  /** Run newest first after the file's tests, before PostgreSQL stops, also on failure. */
+  cleanups: Array<() => Promise<unknown>>;
+}
+
+/** Registers the hooks for one PostgreSQL per test file and the cleanups to run before it stops. */
+export function usePostgresPerFile(): FileDatabase {
+  const file: FileDatabase = { server: undefined as unknown as TestPostgres, cleanups: [] };
+  before(async () => {
+    file.server = await TestPostgres.start();
+  });
+  after(async () => {
+    for (const cleanup of file.cleanups.reverse()) await cleanup().catch(() => undefined);
+    await (file.server as TestPostgres | undefined)?.stop();
+  });
+  return file;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import { TcpProxy } from '../../src/chaos/tcp-proxy.js';
 import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.js';
@@ -9,27 +9,29 @@ import { GENESIS_PARENT } from '../../src/db/migrations.js';
 import { blockHash, type BlockRecord } from '../../src/ledger/block.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { silentLogger } from '../../src/log.js';
-import { TestPostgres, withClient } from '../helpers/postgres.js';
+import { usePostgresPerFile, withClient } from '../helpers/postgres.js';
 
-let server: TestPostgres;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-before(async () => {
-  server = await TestPostgres.start();
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await server?.stop();
-});
+const file = usePostgresPerFile();
+const cleanups = file.cleanups;
 
 async function freshLane(): Promise<{ url: string; store: LedgerStore; pool: pg.Pool }> {
-  const url = await server.database();
+  const url = await file.server.database();
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   cleanups.push(() => pool.end());
   const store = new LedgerStore(pool);
   await store.ensureLane('main', 'token');
   return { url, store, pool };
+}
+
+/** A TCP proxy in front of the database, to cut one elector off the way networks fail. */
+async function proxied(url: string): Promise<{ proxy: TcpProxy; viaProxy: URL }> {
+  const target = new URL(url);
+  const proxy = new TcpProxy(target.hostname, Number(target.port));
+  await proxy.start();
+  cleanups.push(() => proxy.stop());
+  const viaProxy = new URL(url);
+  viaProxy.port = String(proxy.port);
+  return { proxy, viaProxy };
 }
 
 function startElector(url: string, id: string, timings: LeaseTimings = leaseTimings(3_000)) {
@@ -94,12 +96,7 @@ describe('PostgreSQL elector', () => {
 
   test('a leader that cannot renew stops leading before its lease expires', async () => {
     const { url } = await freshLane();
-    const target = new URL(url);
-    const proxy = new TcpProxy(target.hostname, Number(target.port));
-    await proxy.start();
-    cleanups.push(() => proxy.stop());
-    const viaProxy = new URL(url);
-    viaProxy.port = String(proxy.port);
+    const { proxy, viaProxy } = await proxied(url);
 
     const timings = leaseTimings(1_500);
     const leader = startElector(viaProxy.toString(), 'cut-off', timings);
@@ -133,12 +130,7 @@ describe('PostgreSQL elector', () => {
 
   test('a dead holder session is detected without waiting for the lease to expire', async () => {
     const { url } = await freshLane();
-    const target = new URL(url);
-    const proxy = new TcpProxy(target.hostname, Number(target.port));
-    await proxy.start();
-    cleanups.push(() => proxy.stop());
-    const viaProxy = new URL(url);
-    viaProxy.port = String(proxy.port);
+    const { proxy, viaProxy } = await proxied(url);
 
     const timings = leaseTimings(3_000);
     const doomed = startElector(viaProxy.toString(), 'doomed', timings);

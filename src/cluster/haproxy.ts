@@ -5,12 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/ports.js';
-import { settlesWithin } from '../../src/time.js';
-import { waitUntil } from './wait.js';
+import { existsSync } from 'node:fs';
+import { freePort } from '../ports.js';
+import { settlesWithin } from '../time.js';
+import { waitUntil } from '../wait.js';
 
-/** The shipped configuration: tests run it with only the ports and server addresses replaced. */
-export const SHIPPED_CONFIG = fileURLToPath(new URL('../../deploy/haproxy/haproxy.cfg', import.meta.url));
+/**
+ * The shipped configuration (from the sources or from dist/): tests and benchmarks run it with
+ * only the ports and server addresses replaced.
+ */
+export const SHIPPED_CONFIG =
+  ['../../deploy/haproxy/haproxy.cfg', '../../../deploy/haproxy/haproxy.cfg']
+    .map((p) => fileURLToPath(new URL(p, import.meta.url)))
+    .find((p) => existsSync(p)) ?? 'deploy/haproxy/haproxy.cfg';
 
 export interface HaproxyServer {
   name: string;
