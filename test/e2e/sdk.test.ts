@@ -19,7 +19,7 @@ async function startCluster(): Promise<{ cluster: TestCluster; url: string }> {
 }
 
 /** Reads the lane's stream through the SDK into `heights` until stopped. */
-function follow(endpoints: string[], after = 0) {
+function follow(endpoints: string[], after = 0, idleTimeoutMs = 3_000) {
   const controller = new AbortController();
   const blocks: Block[] = [];
   const client = createClient({ endpoints });
@@ -28,7 +28,7 @@ function follow(endpoints: string[], after = 0) {
       for await (const block of client.blocks('main', {
         after,
         signal: controller.signal,
-        idleTimeoutMs: 3_000,
+        idleTimeoutMs,
       })) {
         blocks.push(block);
       }
@@ -136,7 +136,9 @@ describe('the SDK across replica failures', () => {
 
   test('after a rolling restart, stream subscribers end up spread within ±20% of even', async () => {
     const { cluster, url } = await startCluster();
-    const readers = Array.from({ length: 30 }, () => follow(cluster.urls));
+    // No load here: only heartbeats (every 5 s) arrive, so keep the SDK's default idle timeout
+    // (15 s); a shorter one would make every subscriber hop replicas on its own.
+    const readers = Array.from({ length: 30 }, () => follow(cluster.urls, 0, 15_000));
     const counts = async (): Promise<number[]> =>
       withClient(url, async (c) => {
         const { rows } = await c.query<{ streams: number }>(
@@ -149,9 +151,11 @@ describe('the SDK across replica failures', () => {
     });
     for (const replica of cluster.local.replicas) await restart(cluster, replica.options.id);
 
+    let last: number[] = [];
     const spread = await waitUntil(
       async () => {
         const c = await counts();
+        last = c;
         const even = 30 / cluster.local.replicas.length;
         const ok =
           c.length === 3 &&
@@ -160,7 +164,9 @@ describe('the SDK across replica failures', () => {
         return ok ? c : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 250, message: 'subscribers within ±20% of even' },
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last counts per ready replica: ${JSON.stringify(last)}`);
+    });
     assert.equal(spread.length, 3);
     assert.equal(readers.length, 30);
   });
