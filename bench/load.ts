@@ -1,4 +1,4 @@
-import { BatonError, createClient } from '../src/client/index.js';
+import { BatonError, createClient, type SignedTx } from '../src/client/index.js';
 import { benchKeys, signFaucet, type BenchKey } from './keys.js';
 
 export interface SteadyLoadOptions {
@@ -8,6 +8,34 @@ export interface SteadyLoadOptions {
   /** Submissions waiting for an answer at most; beyond it a tick's submissions are skipped (counted). */
   maxInFlight: number;
   keys: number;
+  /** How one transaction is sent; defaults to the SDK over `urls` (with its retries). */
+  send?: Sender;
+}
+
+/** Sends one signed transaction; throws on failure (a SendFailure names its kind). */
+export type Sender = (tx: SignedTx, seq: number) => Promise<void>;
+
+export class SendFailure extends Error {
+  constructor(readonly kind: string) {
+    super(kind);
+  }
+}
+
+/**
+ * Each transaction sent exactly once to `url` (e.g. HAProxy) with plain `fetch`, no retries of
+ * its own: any non-2xx answer or failed request is a failure.
+ */
+export function plainSender(url: string, lane: string): Sender {
+  return async (tx) => {
+    const res = await fetch(`${url}/v1/lanes/${encodeURIComponent(lane)}/txs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(tx.envelope),
+      signal: AbortSignal.timeout(20_000),
+    });
+    await res.arrayBuffer();
+    if (res.status < 200 || res.status >= 300) throw new SendFailure(`HTTP ${res.status}`);
+  };
 }
 
 export interface LoadStats {
@@ -69,6 +97,27 @@ export class SteadyLoad {
   }
 
   private async submit(seq: number): Promise<void> {
+    const tx = signFaucet(this.options.lane, this.keys[seq % this.keys.length]!, `${this.runId}-${seq}`);
+    this.stats.submitted++;
+    try {
+      await (this.options.send ?? this.sendWithSdk)(tx, seq);
+      this.stats.accepted++;
+    } catch (error) {
+      this.stats.failed++;
+      const kind =
+        error instanceof SendFailure
+          ? error.kind
+          : error instanceof BatonError
+            ? error.code
+            : error instanceof Error
+              ? error.name
+              : 'unknown';
+      this.stats.failures[kind] = (this.stats.failures[kind] ?? 0) + 1;
+    }
+  }
+
+  /** Starts at the next replica in turn (so all take intake); the SDK moves on when one fails. */
+  private readonly sendWithSdk: Sender = async (tx, seq) => {
     const { urls, lane } = this.options;
     const first = seq % urls.length;
     const client = createClient({
@@ -76,15 +125,6 @@ export class SteadyLoad {
       attempts: 12,
       timeoutMs: 2_000,
     });
-    const tx = signFaucet(lane, this.keys[seq % this.keys.length]!, `${this.runId}-${seq}`);
-    this.stats.submitted++;
-    try {
-      await client.submitSigned(lane, tx);
-      this.stats.accepted++;
-    } catch (error) {
-      this.stats.failed++;
-      const code = error instanceof BatonError ? error.code : error instanceof Error ? error.name : 'unknown';
-      this.stats.failures[code] = (this.stats.failures[code] ?? 0) + 1;
-    }
-  }
+    await client.submitSigned(lane, tx);
+  };
 }

@@ -3,8 +3,7 @@ import type { Cleanups } from './cleanups.js';
 import { BenchCluster } from './cluster.js';
 import type { BenchEnv } from './env.js';
 import { HaproxyProcess } from '../src/cluster/haproxy.js';
-import { benchKeys, signFaucet, type BenchKey } from './keys.js';
-import { SteadyLoad, type LoadStats } from './load.js';
+import { plainSender, SteadyLoad, type LoadStats } from './load.js';
 import { Progress } from './progress.js';
 import { summarize, type Summary } from './stats.js';
 
@@ -48,83 +47,6 @@ export interface RollingResult {
   rounds: RollingRound[];
   handovers: HandoverGap[];
   gap: Summary | null;
-}
-
-const TICK_MS = 10;
-
-/**
- * Signed faucet transactions through one URL (HAProxy) with plain `fetch`, each sent exactly once,
- * no retries of its own: every non-2xx answer or failed request counts as a failure.
- */
-class PlainLoad {
-  private readonly keys: BenchKey[];
-  private readonly stats: LoadStats = { submitted: 0, accepted: 0, failed: 0, skipped: 0, failures: {} };
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly runId = `plain-${Date.now().toString(36)}`;
-  private timer: NodeJS.Timeout | null = null;
-  private started = 0;
-  private seq = 0;
-
-  constructor(
-    private readonly url: string,
-    private readonly lane: string,
-    private readonly ratePerSec: number,
-    private readonly maxInFlight: number,
-  ) {
-    this.keys = benchKeys(500);
-  }
-
-  start(): void {
-    this.started = performance.now();
-    this.timer = setInterval(() => this.tick(), TICK_MS);
-  }
-
-  snapshot(): LoadStats {
-    return { ...this.stats, failures: { ...this.stats.failures } };
-  }
-
-  async stop(): Promise<LoadStats> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await Promise.allSettled([...this.inFlight]);
-    return this.snapshot();
-  }
-
-  private tick(): void {
-    const due = Math.floor(((performance.now() - this.started) / 1000) * this.ratePerSec);
-    while (this.seq < due) {
-      const seq = this.seq++;
-      if (this.inFlight.size >= this.maxInFlight) {
-        this.stats.skipped++;
-        continue;
-      }
-      const p = this.submit(seq).finally(() => this.inFlight.delete(p));
-      this.inFlight.add(p);
-    }
-  }
-
-  private fail(kind: string): void {
-    this.stats.failed++;
-    this.stats.failures[kind] = (this.stats.failures[kind] ?? 0) + 1;
-  }
-
-  private async submit(seq: number): Promise<void> {
-    const tx = signFaucet(this.lane, this.keys[seq % this.keys.length]!, `${this.runId}-${seq}`);
-    this.stats.submitted++;
-    try {
-      const res = await fetch(`${this.url}/v1/lanes/${encodeURIComponent(this.lane)}/txs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(tx.envelope),
-        signal: AbortSignal.timeout(20_000),
-      });
-      await res.arrayBuffer();
-      if (res.status >= 200 && res.status < 300) this.stats.accepted++;
-      else this.fail(`HTTP ${res.status}`);
-    } catch (error) {
-      this.fail(error instanceof Error ? error.name : 'unknown');
-    }
-  }
 }
 
 async function tipHeight(cluster: BenchCluster): Promise<number> {
@@ -217,12 +139,14 @@ export async function rollingSection(
     proxy = await HaproxyProcess.start(
       cluster.local.replicas.map((r) => ({ name: r.options.id, port: r.options.port })),
     );
-    const plain = new PlainLoad(
-      proxy.url,
-      options.lane,
-      options.ratePerSec,
-      Math.max(100, options.ratePerSec * 3),
-    );
+    const plain = new SteadyLoad({
+      urls: [proxy.url],
+      lane: options.lane,
+      ratePerSec: options.ratePerSec,
+      maxInFlight: Math.max(100, options.ratePerSec * 3),
+      keys: 500,
+      send: plainSender(proxy.url, options.lane),
+    });
     const stopPlain = cleanups.add('rolling HAProxy load', () => void plain.stop());
     try {
       plain.start();
