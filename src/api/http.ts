@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BatonError } from '../errors.js';
+import { LANE_NAME } from '../ledger/envelope.js';
 
 /** Largest request body read, in bytes. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -41,6 +42,31 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch {
     throw new BatonError('bad_json');
   }
+}
+
+/** The request target as a URL; a target Node accepts but URL() does not is a bad request. */
+export function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://replica');
+  } catch {
+    throw new BatonError('bad_request', 'the request target is not a valid URL');
+  }
+}
+
+/** A percent-decoded path segment; malformed encoding is a bad request. */
+export function pathSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BatonError('bad_request', 'malformed percent-encoding in the URL');
+  }
+}
+
+/** The entry of lane `name` in `lanes`, or unknown_lane. */
+export function findLane<T>(lanes: ReadonlyMap<string, T>, name: string): T {
+  const lane = LANE_NAME.test(name) ? lanes.get(name) : undefined;
+  if (lane === undefined) throw new BatonError('unknown_lane', `no lane "${name.slice(0, 80)}"`);
+  return lane;
 }
 
 /** Parses an optional non-negative integer query parameter. */

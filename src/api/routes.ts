@@ -2,10 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BatonError } from '../errors.js';
 import { balanceKey } from '../apps/token.js';
 import { publicBlock } from '../ledger/block.js';
-import { LANE_NAME, verifySubmission } from '../ledger/envelope.js';
+import { verifySubmission } from '../ledger/envelope.js';
 import { HEX32 } from '../ledger/keys.js';
 import type { ApiContext, LaneRuntime } from './context.js';
-import { intParam, readJson, sendJson } from './http.js';
+import { findLane, intParam, pathSegment, readJson, sendJson } from './http.js';
 import { authorize } from './admin.js';
 
 const MAX_BLOCKS_PER_PAGE = 1000;
@@ -23,13 +23,6 @@ interface RouteParams {
   laneName?: string;
   arg?: string;
   query: URLSearchParams;
-}
-
-function laneOf(ctx: ApiContext, name: string): LaneRuntime {
-  if (!LANE_NAME.test(name)) throw new BatonError('unknown_lane', 'not a lane name');
-  const lane = ctx.lanes.get(name);
-  if (!lane) throw new BatonError('unknown_lane', `no lane "${name}"`);
-  return lane;
 }
 
 const livez: Handler = (_ctx, _req, res) => Promise.resolve(sendJson(res, 200, { status: 'ok' }));
@@ -98,8 +91,8 @@ export function route(ctx: ApiContext, method: string, url: URL): { handler: Han
   if (parts.length === 2 && parts[1] === 'cluster') return pick({ GET: cluster });
   if (parts.length === 3 && parts[1] === 'admin' && parts[2] === 'drain') return pick({ POST: drain });
   if (parts[1] === 'lanes' && parts.length >= 4) {
-    params.laneName = decodeURIComponent(parts[2]!);
-    params.lane = laneOf(ctx, params.laneName);
+    params.laneName = pathSegment(parts[2]!);
+    params.lane = findLane(ctx.lanes, params.laneName);
     const resource = parts[3];
     if (parts.length === 4 && resource === 'txs') return pick({ POST: submit });
     if (parts.length === 4 && resource === 'blocks') return pick({ GET: blocks });

@@ -4,7 +4,7 @@ import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isConnectionError } from '../db/pool.js';
 import type { ApiContext } from './context.js';
-import { sendError } from './http.js';
+import { requestUrl, sendError } from './http.js';
 import { route } from './routes.js';
 import { settlesWithin } from '../time.js';
 
@@ -21,14 +21,6 @@ export interface ApiServer {
   beginDrain(): void;
 }
 
-function requestUrl(target: string | undefined): URL {
-  try {
-    return new URL(target ?? '/', 'http://replica');
-  } catch {
-    throw new BatonError('bad_request', 'the request target is not a valid URL');
-  }
-}
-
 const CLIENT_ERROR_BODY = JSON.stringify(new BatonError('bad_request', 'malformed HTTP request').toJSON());
 const CLIENT_ERROR_RESPONSE =
   'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n' +
@@ -36,8 +28,6 @@ const CLIENT_ERROR_RESPONSE =
 
 function toBatonError(error: unknown, logger: Logger): BatonError {
   if (error instanceof BatonError) return error;
-  if (error instanceof URIError)
-    return new BatonError('bad_request', 'malformed percent-encoding in the URL');
   if (isConnectionError(error)) return new BatonError('unavailable');
   logger.error('request failed', { error, stack: error instanceof Error ? error.stack : undefined });
   return new BatonError('internal');

@@ -4,11 +4,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { publicBlock } from '../ledger/block.js';
-import { LANE_NAME } from '../ledger/envelope.js';
 import type { LaneFollower } from '../ledger/follower.js';
 import type { LedgerStore } from '../ledger/store.js';
 import { STREAM_CLOSE } from '../stream-codes.js';
 import { sleep } from '../time.js';
+import { findLane, intParam, pathSegment, requestUrl } from './http.js';
 import { Waker } from '../waker.js';
 
 export interface StreamLimits {
@@ -50,12 +50,12 @@ export class StreamHub {
   private accepting = true;
 
   constructor(
-    private readonly followers: ReadonlyMap<string, LaneFollower>,
+    private readonly lanes: ReadonlyMap<string, { follower: LaneFollower }>,
     private readonly store: LedgerStore,
     private readonly logger: Logger,
     private readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
   ) {
-    for (const [lane, follower] of followers) {
+    for (const [lane, { follower }] of lanes) {
       this.unsubscribe.push(
         follower.events.on('block', () => {
           for (const s of this.subscribers) if (s.lane === lane) s.waker.wake();
@@ -106,28 +106,19 @@ export class StreamHub {
           `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
     };
-    let url: URL;
+    let lane: string, follower: LaneFollower, after: number;
     try {
-      url = new URL(req.url ?? '/', 'http://replica');
-    } catch {
-      return refuse(new BatonError('bad_request', 'the request target is not a valid URL'));
+      const url = requestUrl(req.url);
+      const match = STREAM_PATH.exec(url.pathname);
+      if (!match) throw new BatonError('not_found');
+      if (!this.accepting) throw new BatonError('draining');
+      lane = pathSegment(match[1]!);
+      follower = findLane(this.lanes, lane).follower;
+      // Without `after` the stream starts live, at the current tip.
+      after = intParam(url.searchParams.get('after'), 'after', follower.height, 0, Number.MAX_SAFE_INTEGER);
+    } catch (error) {
+      return refuse(error instanceof BatonError ? error : new BatonError('bad_request'));
     }
-    const match = STREAM_PATH.exec(url.pathname);
-    if (!match) return refuse(new BatonError('not_found'));
-    if (!this.accepting) return refuse(new BatonError('draining'));
-    let lane: string;
-    try {
-      lane = decodeURIComponent(match[1]!);
-    } catch {
-      return refuse(new BatonError('bad_request', 'malformed percent-encoding in the URL'));
-    }
-    const follower = LANE_NAME.test(lane) ? this.followers.get(lane) : undefined;
-    if (!follower) return refuse(new BatonError('unknown_lane', `no lane "${lane}"`));
-    const afterParam = url.searchParams.get('after');
-    if (afterParam !== null && !/^\d{1,16}$/.test(afterParam)) {
-      return refuse(new BatonError('bad_request', 'after must be a non-negative integer'));
-    }
-    const after = afterParam === null ? follower.height : Number(afterParam);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const subscriber = new Subscriber(ws, lane, after);
       this.subscribers.add(subscriber);

@@ -63,10 +63,6 @@ export class PostgresElector implements Elector {
     );
   }
 
-  heldLanes(): Map<string, number> {
-    return new Map([...this.held].map(([lane, h]) => [lane, h.term]));
-  }
-
   async resignAll(): Promise<void> {
     await Promise.all([...this.held.keys()].map((lane) => this.resign(lane)));
   }

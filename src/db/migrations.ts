@@ -164,8 +164,6 @@ const MIGRATIONS: readonly string[] = [
      autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02)`,
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
-
 const MIGRATION_LOCK = 0x6261746f; // 'bato'
 
 /** Applies pending migrations. Safe when several replicas start at once: one transaction-scoped lock. */

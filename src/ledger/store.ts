@@ -69,15 +69,12 @@ export class LedgerStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async ensureLane(lane: string, app: string): Promise<void> {
+    // One statement: the lease row's foreign key is checked at its end, after the lane insert.
     await this.pool.query(
-      `WITH l AS (INSERT INTO baton_lanes (lane, app) VALUES ($1, $2) ON CONFLICT (lane) DO NOTHING RETURNING lane)
-       INSERT INTO baton_leases (lane) SELECT lane FROM l ON CONFLICT (lane) DO NOTHING`,
+      `WITH l AS (INSERT INTO baton_lanes (lane, app) VALUES ($1, $2) ON CONFLICT (lane) DO NOTHING)
+       INSERT INTO baton_leases (lane) VALUES ($1) ON CONFLICT (lane) DO NOTHING`,
       [lane, app],
     );
-    // A lane created by an earlier run may lack its lease row if that run died in between.
-    await this.pool.query('INSERT INTO baton_leases (lane) VALUES ($1) ON CONFLICT (lane) DO NOTHING', [
-      lane,
-    ]);
   }
 
   async lanes(): Promise<LaneRow[]> {

@@ -124,8 +124,7 @@ export class Replica {
       ...(config.adminToken ? { admin: { token: config.adminToken, drain: () => void this.stop() } } : {}),
     };
     this.api = await startApiServer(ctx, config.host, config.port, log);
-    const followers = new Map([...this.lanes].map(([lane, runtime]) => [lane, runtime.follower]));
-    this.streams = new StreamHub(followers, this.store, log, config.streams);
+    this.streams = new StreamHub(this.lanes, this.store, log, config.streams);
     this.streams.attach(this.api.server);
     this.url = config.advertiseUrl ?? this.api.url;
     this.registry = new ReplicaRegistry(

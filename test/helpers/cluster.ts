@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCluster, type LocalClusterOptions } from '../../src/cluster/local.js';
-import { createClient, type BatonClient } from '../../src/client/index.js';
 import { waitUntil } from './wait.js';
 
 /** The built CLI: replica processes run exactly what users run. `npm test` builds first. */
@@ -15,18 +14,10 @@ export interface TestClusterOptions extends Partial<LocalClusterOptions> {
 
 /** A LocalCluster in a temporary directory on a test database, with helpers tests need. */
 export class TestCluster {
-  readonly client: BatonClient;
-
   private constructor(
     readonly local: LocalCluster,
     private readonly dir: string,
-  ) {
-    this.client = createClient({
-      endpoints: local.replicas.map((r) => r.url),
-      timeoutMs: 3_000,
-      attempts: 20,
-    });
-  }
+  ) {}
 
   static async start(options: TestClusterOptions): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'baton-test-cluster-'));
