@@ -23,6 +23,10 @@ export const ERRORS = {
   overloaded: { status: 503, message: 'the replica is overloaded, retry shortly' },
   unavailable: { status: 503, message: 'the database is unavailable, retry shortly' },
   draining: { status: 503, message: 'the replica is draining, use another replica' },
+  unknown_replica: { status: 404, message: 'no such live replica' },
+  no_leader: { status: 409, message: 'the lane has no leader right now, retry shortly' },
+  not_eligible: { status: 409, message: 'that replica cannot lead now' },
+  timeout: { status: 504, message: 'the operation did not finish in time' },
   internal: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

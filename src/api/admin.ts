@@ -1,12 +1,34 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BatonError } from '../errors.js';
+import type { AdminStatus } from './context.js';
 
-/** Operator actions behind the bearer token. */
+export interface HandoverResult {
+  lane: string;
+  from: string;
+  to: string;
+  term: number;
+}
+
+export interface CreatedLane {
+  lane: string;
+  app: string;
+  /** False when the lane already existed. */
+  created: boolean;
+}
+
+/** Operator actions behind the bearer token. Any replica accepts any of them. */
 export interface AdminActions {
   token: string;
   /** Starts a graceful drain of this replica; the process exits when it is done. */
   drain(): void;
+  /** Drains the live replica `id` (this one or another). */
+  drainReplica(id: string): Promise<void>;
+  status(): Promise<AdminStatus>;
+  /** Planned handover of `lane` to `to` (or the best other replica); resolves once it leads. */
+  handover(lane: string, to: string | null): Promise<HandoverResult>;
+  createLane(lane: string, app: string): Promise<CreatedLane>;
+  setPriority(id: string, priority: number): Promise<void>;
 }
 
 function digest(value: string): Buffer {

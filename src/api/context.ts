@@ -25,6 +25,27 @@ export interface LaneView {
   height: number;
 }
 
+/** A replica as the admin status shows it. */
+export interface ReplicaStatus extends ReplicaView {
+  priority: number;
+  mode: string;
+  streams: number;
+  /** Lanes it leads now. */
+  leads: number;
+}
+
+export interface LaneStatus extends LaneView {
+  app: string;
+  pending: number;
+  /** Milliseconds since the tip block's time; null before the first block. */
+  lastBlockAgeMs: number | null;
+}
+
+export interface AdminStatus {
+  replicas: ReplicaStatus[];
+  lanes: LaneStatus[];
+}
+
 export interface ClusterView {
   replicas: ReplicaView[];
   lanes: LaneView[];
@@ -43,6 +64,9 @@ export interface ApiContext {
   intake: Intake;
   verifier: SignatureVerifier;
   readiness(): Readiness;
+  liveness(): { live: boolean; reason?: string };
+  /** Prometheus text exposition of this replica's metrics. */
+  metrics(): string;
   cluster(): Promise<ClusterView>;
   /** Present when the replica was started with an admin token. */
   admin?: AdminActions;

@@ -5,8 +5,10 @@ import { publicBlock } from '../ledger/block.js';
 import { verifySubmission } from '../ledger/envelope.js';
 import { HEX32 } from '../ledger/keys.js';
 import type { ApiContext, LaneRuntime } from './context.js';
-import { findLane, intParam, pathSegment, readJson, sendJson } from './http.js';
+import { findLane, intParam, pathSegment, readBody, readJson, sendJson } from './http.js';
 import { authorize } from './admin.js';
+import { LANE_NAME } from '../ledger/envelope.js';
+import { REPLICA_ID } from '../node/config.js';
 
 const MAX_BLOCKS_PER_PAGE = 1000;
 const HEX_ID = /^[0-9a-f]{64}$/;
@@ -25,7 +27,21 @@ interface RouteParams {
   query: URLSearchParams;
 }
 
-const livez: Handler = (_ctx, _req, res) => Promise.resolve(sendJson(res, 200, { status: 'ok' }));
+const livez: Handler = (ctx, _req, res) => {
+  const liveness = ctx.liveness();
+  sendJson(res, liveness.live ? 200 : 503, liveness.live ? { status: 'ok' } : { status: 'unhealthy', ...liveness });
+  return Promise.resolve();
+};
+
+const metrics: Handler = (ctx, _req, res) => {
+  const body = ctx.metrics();
+  res.writeHead(200, {
+    'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+  return Promise.resolve();
+};
 
 const readyz: Handler = (ctx, _req, res) => {
   const readiness = ctx.readiness();
@@ -76,6 +92,94 @@ const drain: Handler = (ctx, req, res) => {
   return Promise.resolve();
 };
 
+const drainReplica: Handler = async (ctx, req, res, { arg }) => {
+  const admin = authorize(req, ctx.admin);
+  const id = replicaParam(arg!);
+  if (id === ctx.replicaId) return drain(ctx, req, res, { query: new URLSearchParams() });
+  await admin.drainReplica(id);
+  sendJson(res, 202, { replica: id, status: 'draining' });
+};
+
+const adminStatus: Handler = async (ctx, req, res) => {
+  const admin = authorize(req, ctx.admin);
+  sendJson(res, 200, await admin.status());
+};
+
+const setPriority: Handler = async (ctx, req, res, { arg }) => {
+  const admin = authorize(req, ctx.admin);
+  const id = replicaParam(arg!);
+  const { priority } = await readObject(req);
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || Math.abs(priority) > 1_000_000)
+    throw new BatonError('bad_request', 'priority must be an integer between -1000000 and 1000000');
+  await admin.setPriority(id, priority);
+  sendJson(res, 200, { replica: id, priority });
+};
+
+const createLane: Handler = async (ctx, req, res) => {
+  const admin = authorize(req, ctx.admin);
+  const { lane, app } = await readObject(req);
+  if (typeof lane !== 'string' || !LANE_NAME.test(lane))
+    throw new BatonError('bad_request', 'lane must be a lane name (a-z, 0-9, _ -, at most 63)');
+  if (app !== undefined && typeof app !== 'string') throw new BatonError('bad_request', 'app must be a string');
+  const created = await admin.createLane(lane, app ?? 'token');
+  sendJson(res, created.created ? 201 : 200, created);
+};
+
+const handover: Handler = async (ctx, req, res, { laneName }) => {
+  const admin = authorize(req, ctx.admin);
+  const { to } = await readObject(req);
+  if (to !== undefined && to !== null && (typeof to !== 'string' || !REPLICA_ID.test(to)))
+    throw new BatonError('bad_request', 'to must be a replica id');
+  sendJson(res, 200, await admin.handover(laneName!, to ?? null));
+};
+
+function replicaParam(raw: string): string {
+  const id = pathSegment(raw);
+  if (!REPLICA_ID.test(id)) throw new BatonError('bad_request', 'not a replica id');
+  return id;
+}
+
+/** A JSON object body; an empty body counts as {}. */
+async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const raw = await readBody(req);
+  if (raw.length === 0) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new BatonError('bad_json');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new BatonError('bad_request', 'the body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+type Pick = (handlers: Partial<Record<string, Handler>>) => { handler: Handler; params: RouteParams };
+
+/** /v1/admin/… */
+function adminRoute(
+  ctx: ApiContext,
+  parts: string[],
+  params: RouteParams,
+  pick: Pick,
+): { handler: Handler; params: RouteParams } {
+  const [first, second, third] = parts;
+  if (parts.length === 1 && first === 'drain') return pick({ POST: drain });
+  if (parts.length === 1 && first === 'status') return pick({ GET: adminStatus });
+  if (parts.length === 1 && first === 'lanes') return pick({ POST: createLane });
+  if (parts.length === 3 && first === 'lanes' && third === 'handover') {
+    params.laneName = pathSegment(second!);
+    findLane(ctx.lanes, params.laneName);
+    return pick({ POST: handover });
+  }
+  if (parts.length === 3 && first === 'replicas') {
+    params.arg = second;
+    if (third === 'drain') return pick({ POST: drainReplica });
+    if (third === 'priority') return pick({ PUT: setPriority });
+  }
+  throw new BatonError('not_found');
+}
+
 /** Finds the handler for a request; throws not_found / method_not_allowed. */
 export function route(ctx: ApiContext, method: string, url: URL): { handler: Handler; params: RouteParams } {
   const parts = url.pathname.split('/').filter((p) => p !== '');
@@ -87,9 +191,10 @@ export function route(ctx: ApiContext, method: string, url: URL): { handler: Han
   };
   if (parts.length === 1 && parts[0] === 'livez') return pick({ GET: livez });
   if (parts.length === 1 && parts[0] === 'readyz') return pick({ GET: readyz });
+  if (parts.length === 1 && parts[0] === 'metrics') return pick({ GET: metrics });
   if (parts[0] !== 'v1') throw new BatonError('not_found');
   if (parts.length === 2 && parts[1] === 'cluster') return pick({ GET: cluster });
-  if (parts.length === 3 && parts[1] === 'admin' && parts[2] === 'drain') return pick({ POST: drain });
+  if (parts[1] === 'admin') return adminRoute(ctx, parts.slice(2), params, pick);
   if (parts[1] === 'lanes' && parts.length >= 4) {
     params.laneName = pathSegment(parts[2]!);
     params.lane = findLane(ctx.lanes, params.laneName);

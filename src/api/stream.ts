@@ -55,13 +55,16 @@ export class StreamHub {
     private readonly logger: Logger,
     private readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
   ) {
-    for (const [lane, { follower }] of lanes) {
-      this.unsubscribe.push(
-        follower.events.on('block', () => {
-          for (const s of this.subscribers) if (s.lane === lane) s.waker.wake();
-        }),
-      );
-    }
+    for (const [lane, { follower }] of lanes) this.watchLane(lane, follower);
+  }
+
+  /** Wakes the lane's subscribers on each new block; lanes created at run time are added here. */
+  watchLane(lane: string, follower: LaneFollower): void {
+    this.unsubscribe.push(
+      follower.events.on('block', () => {
+        for (const s of this.subscribers) if (s.lane === lane) s.waker.wake();
+      }),
+    );
   }
 
   get count(): number {

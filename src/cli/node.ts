@@ -4,6 +4,7 @@ import { replicaConfig } from '../node/config.js';
 import { startReplica } from '../node/replica.js';
 import { intOption, listOption, parse, UsageError } from './args.js';
 import { readAdminToken } from '../node/admin-token.js';
+import { DEFAULT_LEADER_LIMITS } from '../ledger/leader.js';
 
 export const NODE_HELP = `baton node: run one replica against a PostgreSQL database (production use)
 
@@ -19,7 +20,13 @@ usage: baton node --database-url URL --id ID [options]
   --drain-timeout MS   longest a graceful stop waits for in-flight requests (default 10000)
   --drain-grace MS     how long a draining replica keeps answering (readiness 503) before it
                        stops listening, so load balancers notice (default 1000)
-  --admin-token-file F enable the admin API (POST /v1/admin/…) behind the bearer token in F
+  --priority N         leadership priority (default 0): lanes go to the ready replicas of the
+                       highest priority, by planned handover
+  --mode M             active-active (default: lanes spread over the replicas) or active-passive
+                       (one replica leads every lane and only it reports ready)
+  --stall-timeout MS   a leader with pending transactions that commits nothing for this long
+                       gives its lanes up and reports unhealthy on /livez (default 10000)
+  --admin-token-file F enable the admin API (/v1/admin/…) behind the bearer token in F
   --log-level LEVEL    debug | info | warn | error (default info)
 
 Logs are JSON lines on stdout. SIGTERM or SIGINT drains the replica: it reports not ready at
@@ -41,6 +48,9 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       'drain-timeout': { type: 'string' },
       'drain-grace': { type: 'string' },
       'admin-token-file': { type: 'string' },
+      priority: { type: 'string' },
+      mode: { type: 'string' },
+      'stall-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       'watch-parent': { type: 'boolean' },
     },
@@ -57,6 +67,12 @@ export async function nodeCommand(argv: string[]): Promise<void> {
   if (!['debug', 'info', 'warn', 'error'].includes(level))
     throw new UsageError('--log-level must be debug, info, warn or error');
   const logger = createLogger({ replica: values.id }, { level });
+  const mode = values.mode ?? 'active-active';
+  if (mode !== 'active-active' && mode !== 'active-passive')
+    throw new UsageError('--mode must be active-active or active-passive');
+  const priority = values.priority === undefined ? 0 : Number(values.priority);
+  if (!/^-?\d{1,7}$/.test(values.priority ?? '0') || Math.abs(priority) > 1_000_000)
+    throw new UsageError('--priority must be a whole number between -1000000 and 1000000');
   const config = replicaConfig({
     id: values.id,
     databaseUrl,
@@ -67,6 +83,12 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     lease: leaseTimings(intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000)),
     drainTimeoutMs: intOption(values['drain-timeout'], 'drain-timeout', 10_000, 0, 3_600_000),
     drainGraceMs: intOption(values['drain-grace'], 'drain-grace', 1_000, 0, 600_000),
+    priority,
+    mode,
+    leader: {
+      ...DEFAULT_LEADER_LIMITS,
+      stallMs: intOption(values['stall-timeout'], 'stall-timeout', 10_000, 100, 3_600_000),
+    },
     ...(values['advertise-url'] ? { advertiseUrl: values['advertise-url'] } : {}),
   });
 

@@ -12,6 +12,13 @@ export interface ElectorEvents extends Record<string, unknown> {
 
 export type LostReason = 'renew-deadline' | 'lease-taken' | 'session-lost' | 'resigned' | 'stopped';
 
+/** Coordination queries sent by an elector, by kind (for metrics and the O(1) upkeep check). */
+export interface ElectorQueryCounts {
+  acquire: number;
+  renew: number;
+  resign: number;
+}
+
 export interface LeaseTimings {
   /** How long a lease lives after its last renewal, judged by the coordination service's clock. */
   ttlMs: number;
@@ -50,9 +57,17 @@ export interface Elector {
   setCandidacy(lanes: Iterable<string>): void;
   /** True while this replica holds `term` of `lane` and renewed it within the renew deadline. */
   holds(lane: string, term: number): boolean;
-  /** Gives a lane up so another replica can take it without waiting for the lease to expire. */
-  resign(lane: string): Promise<void>;
+  /**
+   * Gives a lane up so another replica can take it without waiting for the lease to expire;
+   * with `to`, only that replica may take it (while it is live, at most one lease TTL).
+   */
+  resign(lane: string, to?: string): Promise<void>;
+  /** Like `resign` for several lanes at once (one round trip where the backend allows). */
+  resignLanes(lanes: readonly string[], to?: string): Promise<void>;
   resignAll(): Promise<void>;
+  /** Runs the next acquire attempt now (another replica gave a lane up). */
+  poke(): void;
+  queryCounts(): ElectorQueryCounts;
   /** Runs until `signal` aborts; then releases what it holds where it can. */
   run(signal: AbortSignal): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { TypedEvents } from '../events.js';
 import { DedicatedConnection } from '../db/dedicated.js';
 import { monotonicMs } from '../time.js';
 import { Waker } from '../waker.js';
-import type { Elector, ElectorEvents, LeaseTimings, LostReason } from './elector.js';
+import type { Elector, ElectorEvents, ElectorQueryCounts, LeaseTimings, LostReason } from './elector.js';
 
 interface Held {
   term: number;
@@ -40,6 +40,7 @@ export class PostgresElector implements Elector {
   private session: Session | null = null;
   private lastRenewSent = 0;
   private readonly waker = new Waker();
+  private readonly queries: ElectorQueryCounts = { acquire: 0, renew: 0, resign: 0 };
 
   constructor(private readonly options: PostgresElectorOptions) {
     this.conn = new DedicatedConnection({
@@ -64,7 +65,12 @@ export class PostgresElector implements Elector {
   }
 
   async resignAll(): Promise<void> {
-    await Promise.all([...this.held.keys()].map((lane) => this.resign(lane)));
+    await this.resignLanes([...this.held.keys()]);
+  }
+
+  /** Queries sent so far, by kind: lease upkeep must not grow with the number of lanes. */
+  queryCounts(): ElectorQueryCounts {
+    return { ...this.queries };
   }
 
   /** Runs the next acquire tick now (e.g. when another replica resigned a lane). */
@@ -72,21 +78,49 @@ export class PostgresElector implements Elector {
     this.waker.wake();
   }
 
-  async resign(lane: string): Promise<void> {
-    const held = this.held.get(lane);
-    if (!held) return;
-    this.drop(lane, 'resigned');
+  async resign(lane: string, to?: string): Promise<void> {
+    await this.resignLanes([lane], to);
+  }
+
+  /**
+   * Gives lanes up in one query and wakes the other replicas. With `to`, each lease stays
+   * reserved for that replica while it is live (at most one TTL), so the chosen successor takes
+   * it on its next tick and nobody else can, including this replica.
+   */
+  async resignLanes(lanes: readonly string[], to?: string): Promise<void> {
+    const given: Array<{ lane: string; term: number }> = [];
+    for (const lane of lanes) {
+      const held = this.held.get(lane);
+      if (held) given.push({ lane, term: held.term });
+    }
+    if (given.length === 0) return;
+    for (const { lane } of given) this.drop(lane, 'resigned');
     const session = this.session;
     if (!session) return;
+    this.queries.resign++;
     await this.conn
       .query(
-        `UPDATE baton_leases SET holder = NULL, holder_pid = NULL, holder_started = NULL, expires_at = NULL
-         WHERE lane = $1 AND term = $2 AND holder_pid = $3 AND holder_started = $4`,
-        [lane, held.term, session.pid, session.started],
+        `WITH given AS (
+           UPDATE baton_leases l
+           SET holder = NULL, holder_pid = NULL, holder_started = NULL, expires_at = NULL,
+               reserved_for = $5::text,
+               reserved_until = CASE WHEN $5::text IS NULL THEN NULL
+                                     ELSE clock_timestamp() + make_interval(secs => $6::float8 / 1000) END
+           FROM unnest($1::text[], $2::bigint[]) AS g(lane, term)
+           WHERE l.lane = g.lane AND l.term = g.term AND l.holder_pid = $3 AND l.holder_started = $4::timestamptz
+           RETURNING l.lane)
+         SELECT pg_notify('baton_leases', coalesce(string_agg(lane, ','), '')) FROM given`,
+        [
+          given.map((g) => g.lane),
+          given.map((g) => g.term),
+          session.pid,
+          session.started,
+          to ?? null,
+          this.options.timings.ttlMs,
+        ],
       )
-      .then(() => this.conn.query('SELECT pg_notify($1, $2)', ['baton_leases', lane]))
       .catch((error: unknown) =>
-        this.options.logger.warn('resign failed; the lease will expire', { lane, error }),
+        this.options.logger.warn('resign failed; the leases will expire', { lanes: given.length, error }),
       );
   }
 
@@ -169,6 +203,7 @@ export class PostgresElector implements Elector {
   private async renew(session: Session): Promise<void> {
     const sentAt = monotonicMs();
     this.lastRenewSent = sentAt;
+    this.queries.renew++;
     const { rows } = await this.conn.query<{ lane: string; term: string }>(
       `UPDATE baton_leases SET expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
        WHERE holder_pid = $1 AND holder_started = $2::timestamptz
@@ -184,11 +219,13 @@ export class PostgresElector implements Elector {
 
   private async acquire(session: Session, lanes: string[]): Promise<void> {
     const sentAt = monotonicMs();
+    this.queries.acquire++;
     const { rows } = await this.conn.query<{ lane: string; term: string }>(
       `UPDATE baton_leases l
        SET holder = $1, holder_pid = $2, holder_started = $3::timestamptz,
            term = GREATEST(l.term, (SELECT b.term FROM baton_lanes b WHERE b.lane = l.lane)) + 1,
-           expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000)
+           expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000),
+           reserved_for = NULL, reserved_until = NULL
        WHERE l.lane = ANY($5::text[])
          AND (l.holder_pid IS NULL
               OR l.expires_at IS NULL
@@ -196,6 +233,12 @@ export class PostgresElector implements Elector {
               OR (l.holder_pid = $2 AND l.holder_started = $3::timestamptz)
               OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                              WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started))
+         AND (l.reserved_for IS NULL
+              OR l.reserved_for = $1
+              OR l.reserved_until <= clock_timestamp()
+              OR NOT EXISTS (SELECT 1 FROM baton_replicas r JOIN pg_stat_activity a
+                               ON a.pid = r.session_pid AND a.backend_start = r.session_started
+                             WHERE r.id = l.reserved_for))
        RETURNING l.lane, l.term`,
       [this.options.replicaId, session.pid, session.started, this.options.timings.ttlMs, lanes],
     );

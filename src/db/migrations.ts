@@ -162,6 +162,11 @@ const MIGRATIONS: readonly string[] = [
   // them; vacuum baton_txs after a small fraction of change instead of the default 20%.
   `ALTER TABLE baton_txs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
      autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02)`,
+  // 4: placement. A lease given up by planned handover may be reserved for its chosen successor
+  // (while that replica lives); replicas carry a leadership priority and the time they became ready.
+  `ALTER TABLE baton_leases ADD COLUMN reserved_for text, ADD COLUMN reserved_until timestamptz;
+   ALTER TABLE baton_replicas ADD COLUMN priority integer NOT NULL DEFAULT 0,
+     ADD COLUMN mode text NOT NULL DEFAULT 'active-active', ADD COLUMN ready_since timestamptz`,
 ];
 
 const MIGRATION_LOCK = 0x6261746f; // 'bato'

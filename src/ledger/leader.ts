@@ -12,11 +12,23 @@ import type { Waker } from '../waker.js';
 export interface LeaderLimits {
   /** Most transactions in one block. */
   maxBlockTxs: number;
-  /** Fallback poll when no notification arrives. */
+  /**
+   * Fallback when a notification is lost: every this often one query per replica looks for
+   * pending transactions in all the lanes it leads and wakes those leader loops.
+   */
   idlePollMs: number;
+  /** Longest an idle leader loop sleeps on its own (notifications and the poll wake it sooner). */
+  idleWaitMs: number;
+  /** A leader with pending transactions that commits nothing for this long is stalled. */
+  stallMs: number;
 }
 
-export const DEFAULT_LEADER_LIMITS: LeaderLimits = { maxBlockTxs: 2000, idlePollMs: 500 };
+export const DEFAULT_LEADER_LIMITS: LeaderLimits = {
+  maxBlockTxs: 2000,
+  idlePollMs: 500,
+  idleWaitMs: 10_000,
+  stallMs: 10_000,
+};
 
 export interface LeaderEvents extends Record<string, unknown> {
   'block:committed': { lane: string; term: number; height: number; txs: number };
@@ -90,7 +102,7 @@ export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promis
       }
       const pending = await ctx.store.pending(ctx.lane, ctx.limits.maxBlockTxs);
       if (pending.length === 0) {
-        await ctx.waker.wait(ctx.limits.idlePollMs, signal);
+        await ctx.waker.wait(ctx.limits.idleWaitMs, signal);
         continue;
       }
       const block = buildBlock(ctx, pending);

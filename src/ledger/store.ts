@@ -68,13 +68,31 @@ const BLOCK_COLUMNS = 'lane, height, hash, parent_hash, term, producer, time_ms,
 export class LedgerStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  async ensureLane(lane: string, app: string): Promise<void> {
+  /**
+   * Creates a lane unless it exists, and tells every replica (channel baton_lanes).
+   * Returns the lane's app and whether this call created it.
+   */
+  async ensureLane(lane: string, app: string): Promise<{ app: string; created: boolean }> {
     // One statement: the lease row's foreign key is checked at its end, after the lane insert.
-    await this.pool.query(
-      `WITH l AS (INSERT INTO baton_lanes (lane, app) VALUES ($1, $2) ON CONFLICT (lane) DO NOTHING)
-       INSERT INTO baton_leases (lane) VALUES ($1) ON CONFLICT (lane) DO NOTHING`,
+    const { rows } = await this.pool.query<{ created: boolean; app: string }>(
+      `WITH l AS (INSERT INTO baton_lanes (lane, app) VALUES ($1, $2) ON CONFLICT (lane) DO NOTHING RETURNING app),
+            s AS (INSERT INTO baton_leases (lane) VALUES ($1) ON CONFLICT (lane) DO NOTHING),
+            n AS (SELECT pg_notify('baton_lanes', $1) FROM l)
+       SELECT EXISTS (SELECT 1 FROM l) AS created,
+              coalesce((SELECT app FROM l), (SELECT app FROM baton_lanes WHERE lane = $1)) AS app
+       FROM (SELECT count(*) FROM n) AS notified`,
       [lane, app],
     );
+    return { created: rows[0]?.created ?? false, app: rows[0]?.app ?? app };
+  }
+
+  async lane(lane: string): Promise<LaneRow | null> {
+    const { rows } = await this.pool.query<{ lane: string; app: string; term: string; height: string }>(
+      'SELECT lane, app, term, height FROM baton_lanes WHERE lane = $1',
+      [lane],
+    );
+    const r = rows[0];
+    return r ? { lane: r.lane, app: r.app, term: Number(r.term), height: Number(r.height) } : null;
   }
 
   async lanes(): Promise<LaneRow[]> {
@@ -135,6 +153,24 @@ export class LedgerStore {
       [lane, limit],
     );
     return rows;
+  }
+
+  /** Which of `lanes` have pending transactions (one index probe per lane). */
+  async lanesWithPending(lanes: readonly string[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ lane: string }>(
+      `SELECT l AS lane FROM unnest($1::text[]) AS l
+       WHERE EXISTS (SELECT 1 FROM baton_txs t WHERE t.lane = l AND t.height IS NULL)`,
+      [lanes],
+    );
+    return new Set(rows.map((r) => r.lane));
+  }
+
+  /** Pending transactions per lane (lanes without any are absent). */
+  async pendingCounts(): Promise<Map<string, number>> {
+    const { rows } = await this.pool.query<{ lane: string; n: string }>(
+      'SELECT lane, count(*) AS n FROM baton_txs WHERE height IS NULL GROUP BY lane',
+    );
+    return new Map(rows.map((r) => [r.lane, Number(r.n)]));
   }
 
   async pendingCount(lane: string): Promise<number> {

@@ -4,6 +4,9 @@ import { DEFAULT_INTAKE_LIMITS, type IntakeLimits } from '../ledger/intake.js';
 import { LANE_NAME } from '../ledger/envelope.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../api/stream.js';
+import { DEFAULT_BALANCER_TIMINGS, type BalancerTimings } from './balancer.js';
+import type { LivenessOptions } from './liveness.js';
+import { LEADERSHIP_MODES, type LeadershipMode } from './placement.js';
 
 export interface ReplicaConfig {
   id: string;
@@ -33,6 +36,12 @@ export interface ReplicaConfig {
   streams: StreamLimits;
   /** Bearer token of the admin API; without one the admin API is disabled. */
   adminToken?: string;
+  /** Leadership goes to the ready replicas of the highest priority. */
+  priority: number;
+  /** active-active spreads lanes over the replicas; active-passive puts them all on one. */
+  mode: LeadershipMode;
+  balancer: BalancerTimings;
+  liveness: Pick<LivenessOptions, 'eventLoopStallMs' | 'reportForMs'>;
   logger: Logger;
 }
 
@@ -55,8 +64,14 @@ export function replicaConfig(
     drainTimeoutMs: 10_000,
     drainGraceMs: 1_000,
     streams: DEFAULT_STREAM_LIMITS,
+    priority: 0,
+    mode: 'active-active',
+    balancer: DEFAULT_BALANCER_TIMINGS,
+    liveness: { eventLoopStallMs: 1_000, reportForMs: 10_000 },
     ...base,
   };
+  if (!LEADERSHIP_MODES.includes(config.mode))
+    throw new Error(`invalid mode "${String(config.mode)}" (${LEADERSHIP_MODES.join(' or ')})`);
   if (!REPLICA_ID.test(config.id))
     throw new Error(`invalid replica id "${config.id}" (letters, digits, _ . -)`);
   for (const lane of config.lanes) {

@@ -5,14 +5,21 @@ import type { LaneRuntime } from '../api/context.js';
 import { runLeader, type LeaderLimits } from '../ledger/leader.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { Waker } from '../waker.js';
-import { backoffMs, sleep } from '../time.js';
+import { backoffMs, monotonicMs, settlesWithin, sleep } from '../time.js';
 import type { ReplicaEvents } from './events.js';
 
 interface Term {
   term: number;
   controller: AbortController;
   done: Promise<void>;
+  /** Monotonic time the term began here. */
+  since: number;
+  /** Last time the lane was seen without pending transactions, or committed a block. */
+  progressAt: number;
 }
+
+/** How long a handover waits for an in-flight commit before resigning anyway (fencing keeps it safe). */
+const HANDOVER_WAIT_MS = 2_000;
 
 export interface LeadershipOptions {
   replicaId: string;
@@ -23,6 +30,8 @@ export interface LeadershipOptions {
   limits: LeaderLimits;
   logger: Logger;
   events: TypedEvents<ReplicaEvents>;
+  /** A lane this replica leads has had pending transactions and no commit for `limits.stallMs`. */
+  onStall?: (lane: string, term: number, idleMs: number) => void;
 }
 
 /**
@@ -38,8 +47,12 @@ export class Leadership {
   constructor(private readonly options: LeadershipOptions) {}
 
   start(): void {
-    const { elector } = this.options;
+    const { elector, events } = this.options;
     this.unsubscribe.push(
+      events.on('block:committed', ({ lane, term }) => {
+        const current = this.terms.get(lane);
+        if (current?.term === term) current.progressAt = monotonicMs();
+      }),
       elector.events.on('lane:elected', ({ lane, term }) => this.begin(lane, term)),
       elector.events.on('lane:lost', ({ lane, term, reason }) => {
         const current = this.terms.get(lane);
@@ -52,6 +65,75 @@ export class Leadership {
   /** Lanes this replica is producing right now, with their terms. */
   leading(): Map<string, number> {
     return new Map([...this.terms].map(([lane, t]) => [lane, t.term]));
+  }
+
+  /** Up to `count` lanes to give away, those led longest first, none led for less than `minHoldMs`. */
+  givable(count: number, minHoldMs: number): string[] {
+    const now = monotonicMs();
+    return [...this.terms]
+      .filter(([, t]) => now - t.since >= minHoldMs && !t.controller.signal.aborted)
+      .sort(([, a], [, b]) => a.since - b.since)
+      .slice(0, count)
+      .map(([lane]) => lane);
+  }
+
+  /**
+   * Planned handover of some lanes: their leader loops stop after the in-flight commit, then the
+   * leases are given up in one query, reserved for `to` when given, so it takes them at once.
+   */
+  async handOverLanes(lanes: readonly string[], to?: string): Promise<void> {
+    const running = lanes.flatMap((lane) => {
+      const t = this.terms.get(lane);
+      return t ? [t] : [];
+    });
+    for (const t of running) t.controller.abort(new Error('handing over'));
+    await settlesWithin(Promise.all(running.map((t) => t.done)), HANDOVER_WAIT_MS);
+    await this.options.elector.resignLanes(lanes, to);
+  }
+
+  /**
+   * Gives a stalled lane up without waiting for its leader loop, which may be stuck in a commit:
+   * whatever that commit does, the successor's term fences it.
+   */
+  async abandon(lane: string, to?: string): Promise<void> {
+    this.terms.get(lane)?.controller.abort(new Error('stalled'));
+    await this.options.elector.resignLanes([lane], to);
+  }
+
+  /**
+   * Wakes leader loops whose lanes have pending transactions (a lost notification costs at most
+   * one poll) and reports lanes that have had pending transactions without a commit for too long.
+   * One query per poll, however many lanes this replica leads.
+   */
+  async watchProgress(signal: AbortSignal): Promise<void> {
+    const { limits, store, wakers, logger } = this.options;
+    while (!signal.aborted) {
+      await sleep(limits.idlePollMs, signal);
+      const led = [...this.terms.keys()];
+      if (led.length === 0 || signal.aborted) continue;
+      let pending: Set<string>;
+      try {
+        pending = await store.lanesWithPending(led);
+      } catch (error) {
+        logger.debug('pending poll failed', { error });
+        continue;
+      }
+      const now = monotonicMs();
+      for (const lane of led) {
+        const t = this.terms.get(lane);
+        if (!t || t.controller.signal.aborted) continue;
+        if (!pending.has(lane)) {
+          t.progressAt = now;
+          continue;
+        }
+        wakers.get(lane)?.wake();
+        const idleMs = now - t.progressAt;
+        if (idleMs >= limits.stallMs) {
+          t.progressAt = now; // report each stall once per stallMs
+          this.options.onStall?.(lane, t.term, Math.round(idleMs));
+        }
+      }
+    }
   }
 
   /**
@@ -87,7 +169,8 @@ export class Leadership {
     const previous = this.terms.get(lane);
     previous?.controller.abort(new Error('superseded'));
     const controller = new AbortController();
-    const entry: Term = { term, controller, done: Promise.resolve() };
+    const now = monotonicMs();
+    const entry: Term = { term, controller, done: Promise.resolve(), since: now, progressAt: now };
     entry.done = (previous?.done ?? Promise.resolve())
       .then(() => this.lead(lane, term, controller.signal))
       .catch((error: unknown) => this.options.logger.error('leader loop crashed', { lane, term, error }))

@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import type { ClusterView } from '../api/context.js';
 import type { DedicatedConnection } from '../db/dedicated.js';
+import type { PlacementReplica } from './placement.js';
+import type { LaneStatus, ReplicaStatus } from '../api/context.js';
 
 export interface ReplicaIdentity {
   id: string;
@@ -9,7 +11,14 @@ export interface ReplicaIdentity {
   url: string;
   pid: number;
   version: string;
+  priority: number;
+  mode: string;
 }
+
+/** The lanes a lease holder leads, counted only while its session lives and its lease is valid. */
+const LEADS = `(SELECT count(*) FROM baton_leases l
+   WHERE l.holder_pid = r.session_pid AND l.holder_started = r.session_started
+     AND l.expires_at > clock_timestamp())::int`;
 
 /** A replica counts as live while its elector session exists and it heartbeated recently. */
 const LIVE = `r.seen_at > now() - make_interval(secs => $1::float8 / 1000)
@@ -35,13 +44,23 @@ export class ReplicaRegistry {
   /** Registers this process under its id, refusing when another live process already has it. */
   async register(): Promise<void> {
     const { rowCount } = await this.pool.query(
-      `INSERT INTO baton_replicas AS r (id, instance, url, pid, version, ready)
-       VALUES ($2, $3, $4, $5, $6, false)
+      `INSERT INTO baton_replicas AS r (id, instance, url, pid, version, ready, priority, mode)
+       VALUES ($2, $3, $4, $5, $6, false, $7, $8)
        ON CONFLICT (id) DO UPDATE SET instance = EXCLUDED.instance, url = EXCLUDED.url, pid = EXCLUDED.pid,
-         version = EXCLUDED.version, ready = false, session_pid = NULL, session_started = NULL,
+         version = EXCLUDED.version, ready = false, ready_since = NULL, session_pid = NULL,
+         session_started = NULL, priority = EXCLUDED.priority, mode = EXCLUDED.mode,
          started_at = now(), seen_at = now()
        WHERE NOT (${LIVE})`,
-      [this.staleAfterMs, this.self.id, this.self.instance, this.self.url, this.self.pid, this.self.version],
+      [
+        this.staleAfterMs,
+        this.self.id,
+        this.self.instance,
+        this.self.url,
+        this.self.pid,
+        this.self.version,
+        this.self.priority,
+        this.self.mode,
+      ],
     );
     if (rowCount === 0) throw new ReplicaIdInUseError(this.self.id);
   }
@@ -58,9 +77,45 @@ export class ReplicaRegistry {
 
   async heartbeat(ready: boolean, streams = 0): Promise<void> {
     await this.pool.query(
-      'UPDATE baton_replicas SET seen_at = now(), ready = $3, streams = $4 WHERE id = $1 AND instance = $2',
+      `UPDATE baton_replicas SET seen_at = now(), ready = $3, streams = $4,
+         ready_since = CASE WHEN NOT $3 THEN NULL ELSE coalesce(ready_since, now()) END
+       WHERE id = $1 AND instance = $2`,
       [this.self.id, this.self.instance, ready, streams],
     );
+  }
+
+  /**
+   * The live replicas as placement sees them: priority, lanes led, and whether each has been
+   * ready for at least `settleMs` (a replica that just joined or flapped is not given lanes yet).
+   */
+  async placement(settleMs: number): Promise<PlacementReplica[]> {
+    const { rows } = await this.pool.query<PlacementReplica>(
+      `SELECT r.id, r.priority,
+              coalesce(r.ready AND r.ready_since <= now() - make_interval(secs => $2::float8 / 1000), false) AS eligible,
+              ${LEADS} AS leads
+       FROM baton_replicas r WHERE ${LIVE} ORDER BY r.id`,
+      [this.staleAfterMs, settleMs],
+    );
+    return rows;
+  }
+
+  /** Sets the leadership priority of a live replica; false when no such replica is live. */
+  async setPriority(id: string, priority: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE baton_replicas r SET priority = $3 WHERE r.id = $2 AND ${LIVE}`,
+      [this.staleAfterMs, id, priority],
+    );
+    return rowCount === 1;
+  }
+
+  /** The operator's view: every live replica with its priority, mode and lanes led. */
+  async replicaStatus(): Promise<ReplicaStatus[]> {
+    const { rows } = await this.pool.query<ReplicaStatus>(
+      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.priority, r.mode, r.streams, ${LEADS} AS leads
+       FROM baton_replicas r WHERE ${LIVE} ORDER BY r.id`,
+      [this.staleAfterMs],
+    );
+    return rows;
   }
 
   /** Stream subscriber counts of the live, ready replicas (this one included). */
@@ -70,6 +125,53 @@ export class ReplicaRegistry {
       [this.staleAfterMs],
     );
     return new Map(rows.map((r) => [r.id, r.streams]));
+  }
+
+  /** Every lane with its live leader, term, height, pending transactions and last block age. */
+  async laneStatus(): Promise<LaneStatus[]> {
+    const { rows } = await this.pool.query<{
+      lane: string;
+      app: string;
+      leader: string | null;
+      term: string;
+      height: string;
+      pending: string;
+      age_ms: string | null;
+    }>(
+      `SELECT b.lane, b.app, b.height, b.term,
+              CASE WHEN l.expires_at > clock_timestamp()
+                    AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started)
+                   THEN l.holder END AS leader,
+              coalesce(p.n, 0) AS pending,
+              CASE WHEN b.tip_time > 0
+                   THEN (extract(epoch FROM clock_timestamp()) * 1000)::bigint - b.tip_time END AS age_ms
+       FROM baton_lanes b
+       LEFT JOIN baton_leases l USING (lane)
+       LEFT JOIN (SELECT lane, count(*) AS n FROM baton_txs WHERE height IS NULL GROUP BY lane) p USING (lane)
+       ORDER BY b.lane`,
+    );
+    return rows.map((r) => ({
+      lane: r.lane,
+      app: r.app,
+      leader: r.leader,
+      term: Number(r.term),
+      height: Number(r.height),
+      pending: Number(r.pending),
+      lastBlockAgeMs: r.age_ms === null ? null : Math.max(0, Number(r.age_ms)),
+    }));
+  }
+
+  /** A lane's lease: its live holder (null when free, expired or its session is gone) and term. */
+  async lease(lane: string): Promise<{ holder: string | null; term: number } | null> {
+    const { rows } = await this.pool.query<{ holder: string | null; term: string }>(
+      `SELECT CASE WHEN l.expires_at > clock_timestamp()
+                    AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started)
+                   THEN l.holder END AS holder, l.term
+       FROM baton_leases l WHERE l.lane = $1`,
+      [lane],
+    );
+    const row = rows[0];
+    return row ? { holder: row.holder, term: Number(row.term) } : null;
   }
 
   async deregister(): Promise<void> {

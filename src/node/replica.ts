@@ -22,6 +22,13 @@ import { Leadership } from './leadership.js';
 import { excessSubscribers } from './rebalance.js';
 import { STREAM_CLOSE } from '../stream-codes.js';
 import { ReplicaRegistry } from './registry.js';
+import { Balancer } from './balancer.js';
+import { Liveness } from './liveness.js';
+import { metricsText } from './metrics.js';
+import { ReplicaAdmin } from './admin-actions.js';
+import { CONTROL_CHANNEL, LANES_CHANNEL, parseControl, type ControlMessage } from './control.js';
+import type { LaneRow } from '../ledger/store.js';
+import { pickSuccessor } from './placement.js';
 
 /** One running replica: HTTP API, intake, warm lane state, and leadership of the lanes it wins. */
 export class Replica {
@@ -37,6 +44,12 @@ export class Replica {
   private readonly elector: PostgresElector;
   private readonly leadership: Leadership;
   private registry: ReplicaRegistry | null = null;
+  private balancer: Balancer | null = null;
+  private readonly liveness: Liveness;
+  /** Lanes given up after a stall, kept out of candidacy until the time stored. */
+  private readonly cooldown = new Map<string, number>();
+  private readonly adding = new Set<string>();
+  private committed = { blocks: 0, txs: 0 };
   private api: ApiServer | null = null;
   private streams: StreamHub | null = null;
   private background: Promise<unknown>[] = [];
@@ -71,6 +84,15 @@ export class Replica {
       limits: config.leader,
       logger,
       events: this.events,
+      onStall: (lane, term, idleMs) => void this.onLaneStall(lane, term, idleMs),
+    });
+    this.liveness = new Liveness({
+      ...config.liveness,
+      onEventLoopStall: (ms) => void this.onEventLoopStall(ms),
+    });
+    this.events.on('block:committed', ({ txs }) => {
+      this.committed.blocks++;
+      this.committed.txs += txs;
     });
   }
 
@@ -83,13 +105,23 @@ export class Replica {
     return this.leadership.leading();
   }
 
-  readiness(): Readiness {
+  /** Whether this replica can serve and take over lanes: connected, every lane's state loaded. */
+  warmth(): Readiness {
     if (this.stopping) return { ready: false, reason: 'draining' };
     if (!this.electorSession) return { ready: false, reason: 'no database session' };
     if (!this.listener.connected) return { ready: false, reason: 'no database listener' };
     for (const [lane, runtime] of this.lanes) {
       if (!runtime.follower.loaded) return { ready: false, reason: `lane ${lane} is loading` };
     }
+    return { ready: true };
+  }
+
+  /** What /readyz answers: warm, and in active-passive mode only the replica leading every lane. */
+  readiness(): Readiness {
+    const warmth = this.warmth();
+    if (!warmth.ready || this.config.mode === 'active-active') return warmth;
+    const led = this.leadership.leading().size;
+    if (led < this.lanes.size) return { ready: false, reason: `passive (leads ${led} of ${this.lanes.size} lanes)` };
     return { ready: true };
   }
 
@@ -106,12 +138,7 @@ export class Replica {
     }
     const app = appByName(config.app);
     for (const lane of config.lanes) await this.store.ensureLane(lane, app.name);
-    for (const row of await this.store.lanes()) {
-      const follower = new LaneFollower(row.lane, this.store, log.child({ lane: row.lane }));
-      this.lanes.set(row.lane, { app: appByName(row.app), follower });
-      this.wakers.set(row.lane, new Waker());
-    }
-    await Promise.all([...this.lanes.values()].map((l) => l.follower.load()));
+    await this.syncLanes();
 
     const ctx: ApiContext = {
       replicaId: this.id,
@@ -120,8 +147,9 @@ export class Replica {
       intake: new Intake(this.store, log, config.intake),
       verifier: new SignatureVerifier(),
       readiness: () => this.readiness(),
+      liveness: () => this.liveness.current(),
+      metrics: () => this.metrics(),
       cluster: () => this.registry!.cluster(),
-      ...(config.adminToken ? { admin: { token: config.adminToken, drain: () => void this.stop() } } : {}),
     };
     this.api = await startApiServer(ctx, config.host, config.port, log);
     this.streams = new StreamHub(this.lanes, this.store, log, config.streams);
@@ -129,9 +157,37 @@ export class Replica {
     this.url = config.advertiseUrl ?? this.api.url;
     this.registry = new ReplicaRegistry(
       this.pool,
-      { id: this.id, instance: randomUUID(), url: this.url, pid: process.pid, version: VERSION },
+      {
+        id: this.id,
+        instance: randomUUID(),
+        url: this.url,
+        pid: process.pid,
+        version: VERSION,
+        priority: config.priority,
+        mode: config.mode,
+      },
       config.lease.ttlMs + 2 * config.heartbeatMs,
     );
+    if (config.adminToken) {
+      ctx.admin = new ReplicaAdmin({
+        token: config.adminToken,
+        replicaId: this.id,
+        pool: this.pool,
+        store: this.store,
+        registry: this.registry,
+        drainSelf: () => void this.stop(),
+        handoverTimeoutMs: config.lease.ttlMs + 2_000,
+      });
+    }
+    this.balancer = new Balancer({
+      replicaId: this.id,
+      mode: config.mode,
+      registry: this.registry,
+      leadership: this.leadership,
+      timings: config.balancer,
+      logger: log,
+      active: () => this.warmth().ready,
+    });
     try {
       await this.registry.register();
     } catch (error) {
@@ -145,9 +201,16 @@ export class Replica {
     this.elector.events.on('session:down', () => (this.electorSession = false));
     this.elector.events.on('lease:renew:error', (e) => this.events.emit('lease:renew:error', e));
     this.leadership.start();
-    this.elector.setCandidacy(this.lanes.keys());
+    this.updateCandidacy();
+    this.liveness.start();
     const signal = this.controller.signal;
-    this.background = [this.listener.run(signal), this.elector.run(signal), this.heartbeatLoop(signal)];
+    this.background = [
+      this.listener.run(signal),
+      this.elector.run(signal),
+      this.heartbeatLoop(signal),
+      this.leadership.watchProgress(signal),
+      this.balancer.run(signal),
+    ];
     log.info('replica started', { url: this.url, lanes: [...this.lanes.keys()], version: VERSION });
   }
 
@@ -172,6 +235,7 @@ export class Replica {
     log.info('replica draining');
     this.elector.setCandidacy([]);
     void this.registry?.heartbeat(false, 0).catch(() => undefined);
+    await this.handOverForLeaving();
     await this.leadership.handOver();
     await this.leadership.stop();
     // Keep serving for a grace period: health checks see 503 and stop routing here, and
@@ -185,6 +249,7 @@ export class Replica {
     await this.api?.close(Math.max(0, this.config.drainTimeoutMs - grace));
     this.streams?.stop();
     this.controller.abort(new Error('replica stopping'));
+    this.liveness.stop();
     await Promise.allSettled(this.background);
     await this.registry?.deregister().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
@@ -208,14 +273,111 @@ export class Replica {
   private async onListenerUp(conn: pg.Client): Promise<void> {
     conn.on('notification', (msg) => this.onNotification(msg.channel, msg.payload ?? ''));
     try {
-      await conn.query('LISTEN baton_txs; LISTEN baton_blocks; LISTEN baton_leases');
+      await conn.query(
+        `LISTEN baton_txs; LISTEN baton_blocks; LISTEN baton_leases; LISTEN ${LANES_CHANNEL}; LISTEN ${CONTROL_CHANNEL}`,
+      );
     } catch (error) {
       this.config.logger.warn('LISTEN failed', { error });
       return;
     }
-    // Anything committed while we were not listening is fetched now.
+    // Anything committed (or created) while we were not listening is fetched now.
     for (const runtime of this.lanes.values()) runtime.follower.requestCatchUp();
     for (const waker of this.wakers.values()) waker.wake();
+    this.syncLanes().catch((error: unknown) => this.config.logger.warn('lane sync failed', { error }));
+  }
+
+  /** Serves every lane of the cluster: loads the ones this replica does not have yet. */
+  private async syncLanes(): Promise<void> {
+    const rows = await this.store.lanes();
+    await Promise.all(rows.filter((r) => !this.lanes.has(r.lane)).map((r) => this.addLane(r)));
+  }
+
+  private async addLane(row: LaneRow): Promise<void> {
+    if (this.lanes.has(row.lane) || this.adding.has(row.lane)) return;
+    this.adding.add(row.lane);
+    try {
+      const follower = new LaneFollower(row.lane, this.store, this.config.logger.child({ lane: row.lane }));
+      await follower.load();
+      const app = appByName(row.app);
+      this.wakers.set(row.lane, new Waker());
+      this.lanes.set(row.lane, { app, follower });
+      this.streams?.watchLane(row.lane, follower);
+      if (this.registry) this.config.logger.info('serving new lane', { lane: row.lane, app: row.app });
+    } finally {
+      this.adding.delete(row.lane);
+    }
+    if (this.registry && !this.stopping) this.updateCandidacy();
+  }
+
+  private updateCandidacy(): void {
+    const now = Date.now();
+    for (const [lane, until] of this.cooldown) if (until <= now) this.cooldown.delete(lane);
+    this.elector.setCandidacy([...this.lanes.keys()].filter((lane) => !this.cooldown.has(lane)));
+  }
+
+  private async onControl(message: ControlMessage): Promise<void> {
+    const log = this.config.logger;
+    if (message.op === 'drain') {
+      if (message.replica !== this.id) return;
+      log.info('drain requested by an operator');
+      void this.stop();
+      return;
+    }
+    const leading = this.leadership.leading();
+    if (!leading.has(message.lane) || this.stopping) return;
+    let to = message.to;
+    if (to === null) to = pickSuccessor(await this.registry!.placement(0), this.id);
+    if (to === null || to === this.id) return;
+    // In active-passive mode the active role moves as a whole.
+    const lanes = this.config.mode === 'active-passive' ? [...leading.keys()] : [message.lane];
+    log.info('handing lanes over on request', { lanes: lanes.length, lane: message.lane, to });
+    await this.leadership.handOverLanes(lanes, to);
+  }
+
+  /** Spreads the lanes this replica leads over the others before it leaves, each to a chosen successor. */
+  private async handOverForLeaving(): Promise<void> {
+    const led = [...this.leadership.leading().keys()];
+    if (led.length === 0 || !this.balancer) return;
+    try {
+      const targets = await this.balancer.leavingTargets(led);
+      await Promise.all([...targets].map(([to, lanes]) => this.leadership.handOverLanes(lanes, to)));
+    } catch (error) {
+      this.config.logger.warn('could not pick successors; releasing lanes to whoever takes them', { error });
+    }
+  }
+
+  private async onLaneStall(lane: string, term: number, idleMs: number): Promise<void> {
+    const log = this.config.logger;
+    const reason = `lane ${lane}: transactions pending but no block committed for ${idleMs} ms`;
+    log.error('leader stalled; giving the lane up', { lane, term, idleMs });
+    this.liveness.report(reason);
+    this.cooldown.set(lane, Date.now() + 3 * this.config.leader.stallMs);
+    this.updateCandidacy();
+    setTimeout(() => this.updateCandidacy(), 3 * this.config.leader.stallMs + 10).unref();
+    const to = await this.registry!.placement(this.config.balancer.settleMs)
+      .then((replicas) => pickSuccessor(replicas, this.id) ?? undefined)
+      .catch(() => undefined);
+    await this.leadership.abandon(lane, to);
+  }
+
+  private async onEventLoopStall(stalledMs: number): Promise<void> {
+    const led = this.leadership.leading().size;
+    this.config.logger.warn('event loop stalled', { stalledMs, lanesLed: led });
+    if (led > 0 && !this.stopping) await this.handOverForLeaving();
+  }
+
+  private metrics(): string {
+    return metricsText({
+      replica: this.id,
+      ready: this.readiness().ready,
+      live: this.liveness.current().live,
+      lanesServed: this.lanes.size,
+      lanesLed: this.leadership.leading().size,
+      streamSubscribers: this.streamCount,
+      blocksCommitted: this.committed.blocks,
+      txsCommitted: this.committed.txs,
+      electorQueries: this.elector.queryCounts(),
+    });
   }
 
   private onNotification(channel: string, payload: string): void {
@@ -227,6 +389,17 @@ export class Replica {
       if (follower && Number(payload.slice(sep + 1)) > follower.height) follower.requestCatchUp();
     } else if (channel === 'baton_leases') {
       this.elector.poke();
+    } else if (channel === LANES_CHANNEL) {
+      this.store
+        .lane(payload)
+        .then((row) => (row ? this.addLane(row) : undefined))
+        .catch((error: unknown) => this.config.logger.warn('could not load a new lane', { lane: payload, error }));
+    } else if (channel === CONTROL_CHANNEL) {
+      const message = parseControl(payload);
+      if (message)
+        this.onControl(message).catch((error: unknown) =>
+          this.config.logger.warn('control request failed', { message, error }),
+        );
     }
   }
 
@@ -238,9 +411,12 @@ export class Replica {
         this.lastReady = readiness.ready;
         this.events.emit('replica:ready', readiness);
       }
+      if (this.cooldown.size > 0) this.updateCandidacy();
       try {
-        await this.registry!.heartbeat(readiness.ready, this.streamCount);
-        if (readiness.ready && ++beats % this.config.rebalanceEveryBeats === 0) await this.rebalanceStreams();
+        await this.registry!.heartbeat(this.warmth().ready, this.streamCount);
+        // Passive replicas receive no traffic, so there is nothing to spread in active-passive mode.
+        const spread = readiness.ready && this.config.mode === 'active-active';
+        if (spread && ++beats % this.config.rebalanceEveryBeats === 0) await this.rebalanceStreams();
       } catch (error) {
         this.config.logger.debug('heartbeat failed', { error });
       }

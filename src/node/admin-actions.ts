@@ -1,0 +1,101 @@
+import type pg from 'pg';
+import { appByName } from '../apps/index.js';
+import type { AdminActions, CreatedLane, HandoverResult } from '../api/admin.js';
+import type { AdminStatus } from '../api/context.js';
+import { BatonError } from '../errors.js';
+import type { LedgerStore } from '../ledger/store.js';
+import { waitUntil } from '../wait.js';
+import { publishControl } from './control.js';
+import { pickSuccessor } from './placement.js';
+import type { ReplicaRegistry } from './registry.js';
+
+export interface ReplicaAdminOptions {
+  token: string;
+  replicaId: string;
+  pool: pg.Pool;
+  store: LedgerStore;
+  registry: ReplicaRegistry;
+  /** Drains this replica. */
+  drainSelf: () => void;
+  /** How long a handover request waits for the new leader. */
+  handoverTimeoutMs: number;
+}
+
+/** The admin API's actions, as any replica carries them out (others are reached by notification). */
+export class ReplicaAdmin implements AdminActions {
+  readonly token: string;
+
+  constructor(private readonly options: ReplicaAdminOptions) {
+    this.token = options.token;
+  }
+
+  drain(): void {
+    this.options.drainSelf();
+  }
+
+  async drainReplica(id: string): Promise<void> {
+    if (id === this.options.replicaId) return this.drain();
+    const live = await this.options.registry.placement(0);
+    if (!live.some((r) => r.id === id)) throw new BatonError('unknown_replica', `no live replica "${id}"`);
+    await publishControl(this.options.pool, { op: 'drain', replica: id });
+  }
+
+  async status(): Promise<AdminStatus> {
+    const [replicas, lanes] = await Promise.all([
+      this.options.registry.replicaStatus(),
+      this.options.registry.laneStatus(),
+    ]);
+    return { replicas, lanes };
+  }
+
+  async handover(lane: string, to: string | null): Promise<HandoverResult> {
+    const { registry, pool } = this.options;
+    const lease = await registry.lease(lane);
+    if (!lease?.holder) throw new BatonError('no_leader');
+    const from = lease.holder;
+    const replicas = await registry.placement(0);
+    let target = to;
+    if (target === null) {
+      target = pickSuccessor(replicas, from);
+      if (target === null) throw new BatonError('not_eligible', 'no other replica can lead this lane now');
+    } else {
+      const chosen = replicas.find((r) => r.id === target);
+      if (!chosen) throw new BatonError('unknown_replica', `no live replica "${target}"`);
+      if (target === from) return { lane, from, to: target, term: lease.term };
+      if (!chosen.eligible) throw new BatonError('not_eligible', `replica ${target} is not ready`);
+      const top = Math.max(...replicas.filter((r) => r.eligible).map((r) => r.priority));
+      if (chosen.priority < top) {
+        throw new BatonError(
+          'not_eligible',
+          `replica ${target} has priority ${chosen.priority}, below the cluster's ${top}: placement would move the lane back`,
+        );
+      }
+    }
+    await publishControl(pool, { op: 'handover', lane, to: target });
+    const moved = await waitUntil(
+      async () => {
+        const now = await registry.lease(lane);
+        return now?.holder && now.holder !== from && now.term > lease.term ? now : undefined;
+      },
+      { timeoutMs: this.options.handoverTimeoutMs, intervalMs: 10, message: `lane ${lane} to change leader` },
+    ).catch(() => {
+      throw new BatonError('timeout', `lane ${lane} did not change leader within ${this.options.handoverTimeoutMs} ms`);
+    });
+    return { lane, from, to: moved.holder!, term: moved.term };
+  }
+
+  async createLane(lane: string, app: string): Promise<CreatedLane> {
+    try {
+      appByName(app);
+    } catch (error) {
+      throw new BatonError('bad_request', (error as Error).message);
+    }
+    const result = await this.options.store.ensureLane(lane, app);
+    return { lane, ...result };
+  }
+
+  async setPriority(id: string, priority: number): Promise<void> {
+    if (!(await this.options.registry.setPriority(id, priority)))
+      throw new BatonError('unknown_replica', `no live replica "${id}"`);
+  }
+}

@@ -1,0 +1,41 @@
+import type { ElectorQueryCounts } from '../coordination/elector.js';
+
+export interface ReplicaMetrics {
+  replica: string;
+  ready: boolean;
+  live: boolean;
+  lanesServed: number;
+  lanesLed: number;
+  streamSubscribers: number;
+  blocksCommitted: number;
+  txsCommitted: number;
+  electorQueries: ElectorQueryCounts;
+}
+
+/** Prometheus text exposition (version 0.0.4) of one replica's metrics. */
+export function metricsText(m: ReplicaMetrics): string {
+  const label = `replica="${m.replica}"`;
+  const lines: string[] = [];
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, values: Array<[string, number]>): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of values) lines.push(`${name}{${label}${labels}} ${value}`);
+  };
+  metric('baton_ready', 'gauge', 'Whether the replica reports ready (1) or not (0).', [['', m.ready ? 1 : 0]]);
+  metric('baton_live', 'gauge', 'Whether the replica reports live (1) or unhealthy (0).', [['', m.live ? 1 : 0]]);
+  metric('baton_lanes_served', 'gauge', 'Lanes this replica serves.', [['', m.lanesServed]]);
+  metric('baton_lanes_led', 'gauge', 'Lanes this replica leads.', [['', m.lanesLed]]);
+  metric('baton_stream_subscribers', 'gauge', 'Open stream subscriptions.', [['', m.streamSubscribers]]);
+  metric('baton_blocks_committed_total', 'counter', 'Blocks this replica committed as leader.', [
+    ['', m.blocksCommitted],
+  ]);
+  metric('baton_txs_committed_total', 'counter', 'Transactions in blocks this replica committed.', [
+    ['', m.txsCommitted],
+  ]);
+  metric(
+    'baton_elector_queries_total',
+    'counter',
+    'Coordination queries sent by the elector, by kind.',
+    Object.entries(m.electorQueries).map(([kind, n]) => [`,kind="${kind}"`, n]),
+  );
+  return lines.join('\n') + '\n';
+}
