@@ -3,6 +3,16 @@ import { UsageError } from './args.js';
 import { NODE_HELP, nodeCommand } from './node.js';
 import { STATUS_HELP, statusCommand } from './status.js';
 import { UP_HELP, upCommand } from './up.js';
+import {
+  DRAIN_HELP,
+  HANDOVER_HELP,
+  LANES_HELP,
+  PRIORITY_HELP,
+  drainCommand,
+  handoverCommand,
+  lanesCommand,
+  priorityCommand,
+} from './admin-commands.js';
 
 const HELP = `baton ${VERSION}: a high-availability runtime for ledger nodes
 
@@ -12,6 +22,10 @@ commands:
   up       start a local cluster: embedded PostgreSQL + N replicas, in the foreground
   node     run one replica against a PostgreSQL database (production)
   status   show the replicas and lanes of a running cluster
+  handover move a lane's leadership to another replica now
+  drain    drain one replica (hand its lanes over, then exit)
+  lanes    create lanes at run time
+  priority set a replica's leadership priority
 
 "baton <command> --help" describes each command.`;
 
@@ -19,6 +33,10 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   up: { run: upCommand, help: UP_HELP },
   node: { run: nodeCommand, help: NODE_HELP },
   status: { run: statusCommand, help: STATUS_HELP },
+  handover: { run: handoverCommand, help: HANDOVER_HELP },
+  drain: { run: drainCommand, help: DRAIN_HELP },
+  lanes: { run: lanesCommand, help: LANES_HELP },
+  priority: { run: priorityCommand, help: PRIORITY_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -1,63 +1,64 @@
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { ClusterView } from '../api/context.js';
+import type { AdminStatus } from '../api/context.js';
+import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP, AdminClient } from './admin-client.js';
 import { parse } from './args.js';
 
-export const STATUS_HELP = `baton status: the replicas and lanes of a cluster
+export const STATUS_HELP = `baton status: the replicas and lanes of a cluster (admin API)
 
-usage: baton status [--url URL] [--data-dir D] [--json]
+usage: baton status [--json] [options]
 
-  --url URL      any replica of the cluster (default: the first replica of "baton up" in D)
-  --data-dir D   the "baton up" data directory (default ./.baton)
-  --json         print the raw /v1/cluster answer`;
+  --json                 print the raw /v1/admin/status answer
+${ADMIN_OPTIONS_HELP}`;
 
 export async function statusCommand(argv: string[]): Promise<void> {
-  const { values } = parse(
-    argv,
-    { url: { type: 'string' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' } },
-    'status',
+  const { values } = parse(argv, { ...ADMIN_OPTIONS, json: { type: 'boolean' } }, 'status');
+  if (values.help) return console.log(STATUS_HELP);
+  const client = await AdminClient.fromOptions(values);
+  const status = await client.request<AdminStatus>('GET', '/v1/admin/status');
+  if (values.json) return console.log(JSON.stringify(status, null, 2));
+  console.log(formatStatus(status));
+}
+
+export function formatStatus(status: AdminStatus): string {
+  const replicas = table(
+    ['REPLICA', 'URL', 'PID', 'VERSION', 'READY', 'PRIORITY', 'MODE', 'LANES LED'],
+    status.replicas.map((r) => [
+      r.id,
+      r.url,
+      String(r.pid),
+      r.version,
+      r.ready ? 'yes' : 'no',
+      String(r.priority),
+      r.mode,
+      String(r.leads),
+    ]),
   );
-  if (values.help) {
-    console.log(STATUS_HELP);
-    return;
-  }
-  let urls = values.url ? [values.url] : [];
-  if (urls.length === 0) {
-    const file = join(resolve(values['data-dir'] ?? '.baton'), 'cluster.json');
-    const cluster = JSON.parse(
-      await readFile(file, 'utf8').catch(() => {
-        throw new Error(`no --url given and no running "baton up" found (${file})`);
-      }),
-    ) as { replicas: Array<{ url: string }> };
-    urls = cluster.replicas.map((r) => r.url);
-  }
-  let view: ClusterView | null = null;
-  for (const url of urls) {
-    try {
-      const res = await fetch(new URL('/v1/cluster', url), { signal: AbortSignal.timeout(3_000) });
-      if (res.ok) {
-        view = (await res.json()) as ClusterView;
-        break;
-      }
-    } catch {
-      // try the next replica
-    }
-  }
-  if (!view) throw new Error(`no replica answered (${urls.join(', ')})`);
-  if (values.json) {
-    console.log(JSON.stringify(view, null, 2));
-    return;
-  }
-  console.log('REPLICA     URL                         PID      VERSION  READY');
-  for (const r of view.replicas) {
-    console.log(
-      `${r.id.padEnd(11)} ${r.url.padEnd(27)} ${String(r.pid).padEnd(8)} ${r.version.padEnd(8)} ${r.ready ? 'yes' : 'no'}`,
-    );
-  }
-  console.log('\nLANE        LEADER      TERM     HEIGHT');
-  for (const l of view.lanes) {
-    console.log(
-      `${l.lane.padEnd(11)} ${(l.leader ?? '-').padEnd(11)} ${String(l.term).padEnd(8)} ${l.height}`,
-    );
-  }
+  const lanes = table(
+    ['LANE', 'LEADER', 'TERM', 'HEIGHT', 'PENDING', 'LAST BLOCK'],
+    status.lanes.map((l) => [
+      l.lane,
+      l.leader ?? '-',
+      String(l.term),
+      String(l.height),
+      String(l.pending),
+      l.lastBlockAgeMs === null ? '-' : `${age(l.lastBlockAgeMs)} ago`,
+    ]),
+  );
+  return `${replicas}\n\n${lanes}`;
+}
+
+function age(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 3_600_000)} h`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
 }

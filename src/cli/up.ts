@@ -5,18 +5,25 @@ import { intOption, listOption, parse, UsageError } from './args.js';
 
 export const UP_HELP = `baton up: a local cluster in the foreground: an embedded PostgreSQL and N replicas
 
-usage: baton up [--replicas N] [--port P] [--data-dir D] [--lanes a,b] [--lease-ttl MS]
+usage: baton up [--replicas N] [--port P] [--data-dir D] [--lanes a,b] [options]
 
-  --replicas N       number of replicas (default 3)
-  --port P           replica i listens on port P+i-1 (default 7700)
-  --data-dir D       where the database and logs live (default ./.baton)
-  --lanes a,b        lanes to create (default main)
-  --lease-ttl MS     lane lease time-to-live in milliseconds (default 3000)
-  --ready-timeout S  seconds to wait for every replica to be ready (default 60)
+  --replicas N         number of replicas (default 3)
+  --port P             replica i listens on port P+i-1 (default 7700)
+  --data-dir D         where the database and logs live (default ./.baton)
+  --lanes a,b          lanes to create (default main)
+  --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
+  --mode M             active-active (default) or active-passive
+  --priorities p1,p2   leadership priority of r1, r2, … (default all 0)
+  --stall-timeout MS   a leader with pending transactions and no commit for this long gives
+                       its lanes up and reports unhealthy (default 10000)
+  --no-watchdog        do not restart replicas that exit or fail their liveness check
+  --ready-timeout S    seconds to wait for every replica to be ready (default 60)
 
 Prints each replica's URL once all are ready, then leadership changes as they happen.
-Replica logs (JSON lines) go to D/logs/. Ctrl-C or SIGTERM stops everything it started;
-a second Ctrl-C kills everything at once.`;
+The watchdog restarts a replica that exits (other than after a drain) or fails /livez three
+times in a row, after 0.5 s doubling up to 30 s, and gives up on one that restarts 5 times
+within a minute. Replica logs (JSON lines) go to D/logs/. Ctrl-C or SIGTERM stops everything
+it started; a second Ctrl-C kills everything at once.`;
 
 const SHOWN = new Set([
   'leading lane',
@@ -50,6 +57,10 @@ export async function upCommand(argv: string[]): Promise<void> {
       'data-dir': { type: 'string' },
       lanes: { type: 'string' },
       'lease-ttl': { type: 'string' },
+      mode: { type: 'string' },
+      priorities: { type: 'string' },
+      'stall-timeout': { type: 'string' },
+      'no-watchdog': { type: 'boolean' },
       'ready-timeout': { type: 'string' },
     },
     'up',
@@ -65,6 +76,17 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (lanes.length === 0) throw new UsageError('--lanes needs at least one lane');
   const leaseTtlMs = intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000);
   const readyTimeoutMs = intOption(values['ready-timeout'], 'ready-timeout', 60, 1, 3_600) * 1000;
+  const mode = values.mode ?? 'active-active';
+  if (mode !== 'active-active' && mode !== 'active-passive')
+    throw new UsageError('--mode must be active-active or active-passive');
+  const priorities = listOption(values.priorities, []);
+  if (priorities.length > count || priorities.some((p) => !/^-?\d{1,7}$/.test(p)))
+    throw new UsageError(`--priorities takes at most ${count} whole numbers, one per replica`);
+  const replicaArgs = ['--mode', mode];
+  if (values['stall-timeout'] !== undefined) {
+    intOption(values['stall-timeout'], 'stall-timeout', 10_000, 100, 3_600_000);
+    replicaArgs.push('--stall-timeout', values['stall-timeout']);
+  }
   const started = Date.now();
 
   let stopping = false;
@@ -74,6 +96,12 @@ export async function upCommand(argv: string[]): Promise<void> {
     basePort,
     lanes,
     leaseTtlMs,
+    replicaArgs,
+    argsFor: (id) => {
+      const priority = priorities[Number(id.slice(1)) - 1];
+      return priority === undefined ? [] : ['--priority', priority];
+    },
+    ...(values['no-watchdog'] ? {} : { watchdog: {} }),
     onLogLine: (line) => {
       const text = describeLogLine(line);
       if (text) console.log(text);
@@ -85,6 +113,17 @@ export async function upCommand(argv: string[]): Promise<void> {
         );
     },
   });
+  cluster.watchdog?.events.on('restart', ({ id, cause, attempt, delayMs }) =>
+    console.log(`${id.padEnd(4)} watchdog: ${cause}; restart ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
+  );
+  cluster.watchdog?.events.on('unhealthy', ({ id, cause }) =>
+    console.log(`${id.padEnd(4)} watchdog: ${cause}; killing it`),
+  );
+  cluster.watchdog?.events.on('gave-up', ({ id, cause, restarts, windowMs }) =>
+    console.log(
+      `${id.padEnd(4)} watchdog: ${cause}; crash-looping (${restarts} restarts within ${windowMs / 1000} s), not restarting it again`,
+    ),
+  );
   const controller = new AbortController();
   const shutdown = async (): Promise<void> => {
     if (stopping) return;
@@ -107,7 +146,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   try {
-    console.log(`baton up: ${count} replicas, lanes ${lanes.join(', ')}, data in ${dataDir}`);
+    console.log(`baton up: ${count} replicas (${mode}), lanes ${lanes.join(', ')}, data in ${dataDir}`);
     await cluster.start();
     await cluster.waitReady(readyTimeoutMs, controller.signal);
     const replicas = cluster.replicas.map((r) => ({ id: r.options.id, url: r.url, pid: r.pid }));

@@ -7,6 +7,7 @@ import { sleep } from '../time.js';
 import { assertPortFree, freePort } from '../ports.js';
 import { ReplicaProcess, type ReplicaProcessOptions } from './replica-process.js';
 import { ensureAdminToken } from '../node/admin-token.js';
+import { DEFAULT_WATCHDOG, Watchdog, type WatchdogOptions } from './watchdog.js';
 
 export interface LocalClusterOptions {
   dataDir: string;
@@ -17,12 +18,16 @@ export interface LocalClusterOptions {
   leaseTtlMs: number;
   /** More `baton node` arguments for every replica. */
   replicaArgs?: string[];
+  /** More `baton node` arguments for one replica (e.g. its --priority). */
+  argsFor?: (id: string) => string[];
   /** Use this database instead of starting an embedded PostgreSQL. */
   databaseUrl?: string;
   postgresSettings?: Record<string, string | number>;
   entry?: string[];
   onLogLine?: (line: Record<string, unknown>) => void;
   onExit?: (id: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Supervise the replicas: restart on exit or failed liveness, with back-off (off by default). */
+  watchdog?: Partial<WatchdogOptions>;
 }
 
 /** N replica processes on this machine, with an embedded PostgreSQL unless given a database. */
@@ -31,9 +36,12 @@ export class LocalCluster {
   readonly replicas: ReplicaProcess[] = [];
   private databaseUrlValue: string | null;
   adminToken = '';
+  readonly watchdog: Watchdog | null;
+  private readonly watchdogRun = new AbortController();
 
   constructor(readonly options: LocalClusterOptions) {
     this.databaseUrlValue = options.databaseUrl ?? null;
+    this.watchdog = options.watchdog ? new Watchdog({ ...DEFAULT_WATCHDOG, ...options.watchdog }) : null;
     this.postgres = options.databaseUrl
       ? null
       : new EmbeddedPostgres({
@@ -82,6 +90,7 @@ export class LocalCluster {
       this.databaseUrlValue = this.postgres.url;
     }
     for (let i = 1; i <= options.replicas; i++) this.addReplica(`r${i}`, ports[i - 1]!);
+    this.watchdog?.run(this.watchdogRun.signal).catch(() => undefined);
   }
 
   /** Creates (and starts) one more replica process. */
@@ -93,14 +102,23 @@ export class LocalCluster {
       databaseUrl: this.databaseUrl,
       lanes: options.lanes,
       leaseTtlMs: options.leaseTtlMs,
-      extraArgs: ['--admin-token-file', this.adminTokenFile, ...(options.replicaArgs ?? [])],
+      extraArgs: [
+        '--admin-token-file',
+        this.adminTokenFile,
+        ...(options.replicaArgs ?? []),
+        ...(options.argsFor?.(id) ?? []),
+      ],
       logFile: join(this.logsDir, `${id}.log`),
-      onExit: (code, signal) => options.onExit?.(id, code, signal),
+      onExit: (code, signal) => {
+        options.onExit?.(id, code, signal);
+        this.watchdog?.exited(id, code, signal);
+      },
       ...(options.onLogLine ? { onLogLine: options.onLogLine } : {}),
       ...(options.entry ? { entry: options.entry } : {}),
     };
     const replica = new ReplicaProcess(replicaOptions);
     this.replicas.push(replica);
+    this.watchdog?.watch(replica);
     replica.start();
     return replica;
   }
@@ -140,15 +158,22 @@ export class LocalCluster {
 
   /** Stops every replica (SIGTERM, then SIGKILL after the timeout), then the embedded database. */
   async stop(timeoutMs = 15_000): Promise<void> {
+    this.stopWatchdog();
     await Promise.all(this.replicas.map((r) => r.stop(timeoutMs)));
     await this.postgres?.stop();
   }
 
   /** Ends everything at once (second Ctrl-C, failed test). */
   async kill(): Promise<void> {
+    this.stopWatchdog();
     for (const r of this.replicas) r.signal('SIGKILL');
     await Promise.all(this.replicas.map((r) => r.waitExit()));
     await this.postgres?.kill();
+  }
+
+  private stopWatchdog(): void {
+    this.watchdog?.stop();
+    this.watchdogRun.abort();
   }
 }
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalCluster, type LocalClusterOptions } from '../../src/cluster/local.js';
+import { LocalCluster, isReady, type LocalClusterOptions } from '../../src/cluster/local.js';
 import { waitUntil } from './wait.js';
 
 /** The built CLI: replica processes run exactly what users run. `npm test` builds first. */
@@ -10,6 +10,8 @@ export const CLI_ENTRY = [fileURLToPath(new URL('../../dist/src/cli/main.js', im
 
 export interface TestClusterOptions extends Partial<LocalClusterOptions> {
   databaseUrl: string;
+  /** Start is done when this many replicas are ready (default all; active-passive has one). */
+  readyCount?: number;
 }
 
 /** A LocalCluster in a temporary directory on a test database, with helpers tests need. */
@@ -32,7 +34,14 @@ export class TestCluster {
     });
     try {
       await local.start();
-      await local.waitReady(30_000);
+      if (options.readyCount === undefined) await local.waitReady(30_000);
+      else {
+        const want = options.readyCount;
+        await waitUntil(
+          async () => (await Promise.all(local.replicas.map((r) => isReady(r.url)))).filter(Boolean).length >= want,
+          { timeoutMs: 30_000, message: `${want} ready replicas` },
+        );
+      }
     } catch (error) {
       await local.kill().catch(() => undefined);
       throw error;
