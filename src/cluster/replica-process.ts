@@ -31,6 +31,8 @@ export class ReplicaProcess {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private log: WriteStream | null = null;
+  /** How the last run ended; null while running or before the first exit. */
+  lastExit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
 
   constructor(readonly options: ReplicaProcessOptions) {
     this.url = `http://127.0.0.1:${options.port}`;
@@ -69,8 +71,10 @@ export class ReplicaProcess {
       env: { ...process.env, BATON_DATABASE_URL: o.databaseUrl },
     });
     this.child = child;
+    this.lastExit = null;
     this.exited = new Promise((done) =>
       child.once('exit', (code, signal) => {
+        this.lastExit = { code, signal };
         o.onExit?.(code, signal);
         done();
       }),
