@@ -9,6 +9,7 @@ import { int, secs, type Row } from './rows.js';
 import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
+import type { LanesResult } from './lanes.js';
 
 export interface BenchResults {
   date: string;
@@ -32,6 +33,7 @@ export interface BenchResults {
   streams?: StreamsResult;
   rolling?: RollingResult;
   up?: UpResult;
+  lanes?: LanesResult;
   errors: Record<string, string>;
 }
 

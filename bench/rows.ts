@@ -9,6 +9,7 @@ import type { RollingResult } from './rolling.js';
 import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
+import type { LanesResult } from './lanes.js';
 
 /** One line of the results table. */
 export interface Row {
@@ -357,6 +358,50 @@ function upRows(u: UpResult, pgStartMs: number | undefined): Row[] {
   ];
 }
 
+function lanesRows(r: LanesResult): Row[] {
+  const s = `lanes (${int(r.lanes)} lanes, ${r.replicas} replicas)`;
+  const perRenew = (q: number): string => (q * (r.leaseTtlMs / 4 / 1000)).toFixed(2);
+  const rates = (x: LanesResult['rates']): string =>
+    x.perReplica
+      .map(
+        (p) => `${p.id} (${p.leads} led): renew ${p.renew.toFixed(2)}/s, acquire ${p.acquire.toFixed(1)}/s`,
+      )
+      .join('; ');
+  const maxRenew = Math.max(...r.rates.perReplica.map((p) => p.renew));
+  const baseRenew = Math.max(...r.baselineRates.perReplica.map((p) => p.renew));
+  const maxAcquire = Math.max(...r.rates.perReplica.map((p) => p.acquire));
+  const baseAcquire = Math.max(...r.baselineRates.perReplica.map((p) => p.acquire));
+  const all = r.takeoverAllLanes;
+  const lane = r.takeoverPerLane;
+  return [
+    row(s, 'replicas ready after spawn', secs(r.readyMs)),
+    row(s, 'every lane has a leader, after spawn', secs(r.electedMs)),
+    row(s, 'leadership spread evenly (⌊L/n⌋..⌈L/n⌉ each), after spawn', secs(r.spreadMs)),
+    row(s, 'lease queries per replica, per second', rates(r.rates), `1 lane: ${rates(r.baselineRates)}`),
+    row(
+      s,
+      'lease renew queries per renew period, busiest replica',
+      perRenew(maxRenew),
+      `1 lane: ${perRenew(baseRenew)}`,
+      'O(1): same as with 1 lane',
+      verdict(maxRenew <= baseRenew * 1.5 + 0.1 && maxAcquire <= baseAcquire * 1.5 + 1),
+    ),
+    row(
+      s,
+      `SIGKILL of a replica: every one of its lanes has a new leader, p50 / p99 / max over ${all?.n ?? 0} trials`,
+      all ? `${ms(all.p50)} / ${ms(all.p99)} / ${ms(all.max)}` : '—',
+      '',
+      '≤ 1 s at p99',
+      verdict(all ? all.p99 <= 1000 : undefined),
+    ),
+    row(
+      s,
+      `the same per lane (${lane?.n ?? 0} lanes), p50 / p99 / max`,
+      lane ? `${ms(lane.p50)} / ${ms(lane.p99)} / ${ms(lane.max)}` : '—',
+    ),
+  ];
+}
+
 export function buildRows(r: BenchResults): Row[] {
   const rows: Row[] = [];
   if (r.crash) rows.push(...crashRows(r.crash, r.hang));
@@ -366,6 +411,7 @@ export function buildRows(r: BenchResults): Row[] {
   if (r.streams) rows.push(...streamsRows(r.streams));
   if (r.rolling) rows.push(...rollingRows(r.rolling));
   if (r.up) rows.push(...upRows(r.up, r.postgresStartMs));
+  if (r.lanes) rows.push(...lanesRows(r.lanes));
   for (const [section, message] of Object.entries(r.errors)) {
     rows.push(row(section, 'FAILED', message.split('\n')[0]!.slice(0, 200), '', '', 'MISSES'));
   }

@@ -21,9 +21,10 @@ import { buildRows } from './rows.js';
 import { rollingSection } from './rolling.js';
 import { streamsSection } from './streams.js';
 import { throughputSection } from './throughput.js';
+import { lanesSection } from './lanes.js';
 import { upSection } from './up.js';
 
-const SECTIONS = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'up'] as const;
+const SECTIONS = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'up', 'lanes'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: node dist/bench/run.js [${SECTIONS.join('|')} ...] [options]
@@ -39,6 +40,8 @@ const USAGE = `usage: node dist/bench/run.js [${SECTIONS.join('|')} ...] [option
   --quiet-wait S    before each section, wait up to S seconds for other work on the machine to
                     settle (other processes under 0.15 cores over 1 s); 0 disables (default 20)
   --concurrency C   HTTP requests in flight in the throughput section (default 96)
+  --lanes N         lanes of the lanes section (default 1000)
+  --lane-trials N   SIGKILL trials of the lanes section (default 5)
   --keep            keep the temporary directory (replica and PostgreSQL logs) and print its path
   --profile         run the throughput replicas under --cpu-prof and summarise where their CPU goes
                     (profiling slows them down: use it to explain figures, not to report them)`;
@@ -64,6 +67,8 @@ function parse(argv: string[]) {
       'quiet-wait': { type: 'string' },
       concurrency: { type: 'string' },
       subscribers: { type: 'string' },
+      lanes: { type: 'string' },
+      'lane-trials': { type: 'string' },
       keep: { type: 'boolean' },
       profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -88,6 +93,8 @@ function parse(argv: string[]) {
     quietWaitS: values['quiet-wait'] === '0' ? 0 : positiveInt(values['quiet-wait'], 'quiet-wait', 20, 600),
     concurrency: positiveInt(values.concurrency, 'concurrency', 96, 1024),
     subscribers: positiveInt(values.subscribers, 'subscribers', 100, 1000),
+    lanes: positiveInt(values.lanes, 'lanes', 1000, 10_000),
+    laneTrials: positiveInt(values['lane-trials'], 'lane-trials', 5, 100),
     keep: values.keep === true,
     profile: values.profile === true,
   };
@@ -189,7 +196,7 @@ async function main(): Promise<number> {
     await assertSameAsSdk();
     const cliPath = await snapshotCli(cleanups);
     results.machine.busyBeforePct = (await machineBusyOver(1000)) * 100;
-    const needsPostgres = ['crash', 'hang', 'throughput', 'streams', 'rolling'].some((s) =>
+    const needsPostgres = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'lanes'].some((s) =>
       opts.sections.has(s as Section),
     );
     if (needsPostgres) {
@@ -261,6 +268,21 @@ async function main(): Promise<number> {
           } catch (error) {
             results.errors['rolling'] = message(error);
             note(`[rolling] failed: ${message(error)}`);
+          }
+        }
+        if (opts.sections.has('lanes')) {
+          await waitQuiet('lanes', opts.quietWaitS);
+          try {
+            results.lanes = await lanesSection(env, cleanups, {
+              lanes: opts.lanes,
+              replicas: 3,
+              trials: opts.laneTrials,
+              leaseTtlMs: opts.leaseTtlMs,
+              windowS: 10,
+            });
+          } catch (error) {
+            results.errors['lanes'] = message(error);
+            note(`[lanes] failed: ${message(error)}`);
           }
         }
       } catch (error) {

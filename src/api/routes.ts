@@ -29,7 +29,11 @@ interface RouteParams {
 
 const livez: Handler = (ctx, _req, res) => {
   const liveness = ctx.liveness();
-  sendJson(res, liveness.live ? 200 : 503, liveness.live ? { status: 'ok' } : { status: 'unhealthy', ...liveness });
+  sendJson(
+    res,
+    liveness.live ? 200 : 503,
+    liveness.live ? { status: 'ok' } : { status: 'unhealthy', ...liveness },
+  );
   return Promise.resolve();
 };
 
@@ -120,7 +124,8 @@ const createLane: Handler = async (ctx, req, res) => {
   const { lane, app } = await readObject(req);
   if (typeof lane !== 'string' || !LANE_NAME.test(lane))
     throw new BatonError('bad_request', 'lane must be a lane name (a-z, 0-9, _ -, at most 63)');
-  if (app !== undefined && typeof app !== 'string') throw new BatonError('bad_request', 'app must be a string');
+  if (app !== undefined && typeof app !== 'string')
+    throw new BatonError('bad_request', 'app must be a string');
   const created = await admin.createLane(lane, app ?? 'token');
   sendJson(res, created.created ? 201 : 200, created);
 };

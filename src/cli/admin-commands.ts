@@ -68,7 +68,9 @@ export async function lanesCommand(argv: string[]): Promise<void> {
     ...(values.app ? { app: values.app } : {}),
   });
   console.log(
-    lane.created ? `lane ${lane.lane} created (app ${lane.app})` : `lane ${lane.lane} exists (app ${lane.app})`,
+    lane.created
+      ? `lane ${lane.lane} created (app ${lane.app})`
+      : `lane ${lane.lane} exists (app ${lane.app})`,
   );
 }
 

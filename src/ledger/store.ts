@@ -86,6 +86,19 @@ export class LedgerStore {
     return { created: rows[0]?.created ?? false, app: rows[0]?.app ?? app };
   }
 
+  /** Creates the lanes that do not exist yet, in one statement (a replica starting with many lanes). */
+  async ensureLanes(lanes: readonly string[], app: string): Promise<void> {
+    await this.pool.query(
+      `WITH l AS (INSERT INTO baton_lanes (lane, app) SELECT x, $2 FROM unnest($1::text[]) AS x
+                  ON CONFLICT (lane) DO NOTHING RETURNING lane),
+            n AS (SELECT pg_notify('baton_lanes', lane) FROM l)
+       INSERT INTO baton_leases (lane) SELECT x FROM unnest($1::text[]) AS x
+       WHERE (SELECT count(*) FROM n) >= 0
+       ON CONFLICT (lane) DO NOTHING`,
+      [lanes, app],
+    );
+  }
+
   async lane(lane: string): Promise<LaneRow | null> {
     const { rows } = await this.pool.query<{ lane: string; app: string; term: string; height: string }>(
       'SELECT lane, app, term, height FROM baton_lanes WHERE lane = $1',

@@ -79,7 +79,10 @@ export class ReplicaAdmin implements AdminActions {
       },
       { timeoutMs: this.options.handoverTimeoutMs, intervalMs: 10, message: `lane ${lane} to change leader` },
     ).catch(() => {
-      throw new BatonError('timeout', `lane ${lane} did not change leader within ${this.options.handoverTimeoutMs} ms`);
+      throw new BatonError(
+        'timeout',
+        `lane ${lane} did not change leader within ${this.options.handoverTimeoutMs} ms`,
+      );
     });
     return { lane, from, to: moved.holder!, term: moved.term };
   }

@@ -13,7 +13,11 @@ export interface BalancerTimings {
   minHoldMs: number;
 }
 
-export const DEFAULT_BALANCER_TIMINGS: BalancerTimings = { intervalMs: 500, settleMs: 1_000, minHoldMs: 1_000 };
+export const DEFAULT_BALANCER_TIMINGS: BalancerTimings = {
+  intervalMs: 500,
+  settleMs: 1_000,
+  minHoldMs: 1_000,
+};
 
 export interface BalancerOptions {
   replicaId: string;

@@ -11,8 +11,7 @@ export const CONTROL_CHANNEL = 'baton_control';
 export const LANES_CHANNEL = 'baton_lanes';
 
 export type ControlMessage =
-  | { op: 'handover'; lane: string; to: string | null }
-  | { op: 'drain'; replica: string };
+  { op: 'handover'; lane: string; to: string | null } | { op: 'drain'; replica: string };
 
 export async function publishControl(pool: pg.Pool, message: ControlMessage): Promise<void> {
   await pool.query('SELECT pg_notify($1, $2)', [CONTROL_CHANNEL, JSON.stringify(message)]);
@@ -30,7 +29,8 @@ export function parseControl(payload: string): ControlMessage | null {
   const m = value as Record<string, unknown>;
   if (m['op'] === 'handover' && typeof m['lane'] === 'string' && LANE_NAME.test(m['lane'])) {
     const to = m['to'];
-    if (to === null || (typeof to === 'string' && REPLICA_ID.test(to))) return { op: 'handover', lane: m['lane'], to };
+    if (to === null || (typeof to === 'string' && REPLICA_ID.test(to)))
+      return { op: 'handover', lane: m['lane'], to };
   }
   if (m['op'] === 'drain' && typeof m['replica'] === 'string' && REPLICA_ID.test(m['replica'])) {
     return { op: 'drain', replica: m['replica'] };

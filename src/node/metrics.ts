@@ -16,12 +16,21 @@ export interface ReplicaMetrics {
 export function metricsText(m: ReplicaMetrics): string {
   const label = `replica="${m.replica}"`;
   const lines: string[] = [];
-  const metric = (name: string, type: 'gauge' | 'counter', help: string, values: Array<[string, number]>): void => {
+  const metric = (
+    name: string,
+    type: 'gauge' | 'counter',
+    help: string,
+    values: Array<[string, number]>,
+  ): void => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of values) lines.push(`${name}{${label}${labels}} ${value}`);
   };
-  metric('baton_ready', 'gauge', 'Whether the replica reports ready (1) or not (0).', [['', m.ready ? 1 : 0]]);
-  metric('baton_live', 'gauge', 'Whether the replica reports live (1) or unhealthy (0).', [['', m.live ? 1 : 0]]);
+  metric('baton_ready', 'gauge', 'Whether the replica reports ready (1) or not (0).', [
+    ['', m.ready ? 1 : 0],
+  ]);
+  metric('baton_live', 'gauge', 'Whether the replica reports live (1) or unhealthy (0).', [
+    ['', m.live ? 1 : 0],
+  ]);
   metric('baton_lanes_served', 'gauge', 'Lanes this replica serves.', [['', m.lanesServed]]);
   metric('baton_lanes_led', 'gauge', 'Lanes this replica leads.', [['', m.lanesLed]]);
   metric('baton_stream_subscribers', 'gauge', 'Open stream subscriptions.', [['', m.streamSubscribers]]);
@@ -35,7 +44,7 @@ export function metricsText(m: ReplicaMetrics): string {
     'baton_elector_queries_total',
     'counter',
     'Coordination queries sent by the elector, by kind.',
-    Object.entries(m.electorQueries).map(([kind, n]) => [`,kind="${kind}"`, n]),
+    Object.entries(m.electorQueries).map(([kind, n]): [string, number] => [`,kind="${kind}"`, n]),
   );
   return lines.join('\n') + '\n';
 }

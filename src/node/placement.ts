@@ -29,7 +29,10 @@ export interface Transfer {
  * replicas already leading more keep the larger shares, so a balanced cluster plans nothing);
  * active-passive puts every lane on one of them (the one leading most already, then by id).
  */
-export function targetShares(mode: LeadershipMode, replicas: readonly PlacementReplica[]): Map<string, number> {
+export function targetShares(
+  mode: LeadershipMode,
+  replicas: readonly PlacementReplica[],
+): Map<string, number> {
   const shares = new Map(replicas.map((r) => [r.id, 0]));
   const eligible = replicas.filter((r) => r.eligible);
   if (eligible.length === 0) return new Map(replicas.map((r) => [r.id, r.leads]));

@@ -121,7 +121,8 @@ export class Replica {
     const warmth = this.warmth();
     if (!warmth.ready || this.config.mode === 'active-active') return warmth;
     const led = this.leadership.leading().size;
-    if (led < this.lanes.size) return { ready: false, reason: `passive (leads ${led} of ${this.lanes.size} lanes)` };
+    if (led < this.lanes.size)
+      return { ready: false, reason: `passive (leads ${led} of ${this.lanes.size} lanes)` };
     return { ready: true };
   }
 
@@ -137,7 +138,7 @@ export class Replica {
       client.release();
     }
     const app = appByName(config.app);
-    for (const lane of config.lanes) await this.store.ensureLane(lane, app.name);
+    await this.store.ensureLanes(config.lanes, app.name);
     await this.syncLanes();
 
     const ctx: ApiContext = {
@@ -393,7 +394,9 @@ export class Replica {
       this.store
         .lane(payload)
         .then((row) => (row ? this.addLane(row) : undefined))
-        .catch((error: unknown) => this.config.logger.warn('could not load a new lane', { lane: payload, error }));
+        .catch((error: unknown) =>
+          this.config.logger.warn('could not load a new lane', { lane: payload, error }),
+        );
     } else if (channel === CONTROL_CHANNEL) {
       const message = parseControl(payload);
       if (message)

@@ -101,10 +101,21 @@ test('baton status shows replicas with priority and lanes led, and lanes with pe
   assert.equal(status.code, 0, status.out);
   const lines = status.out.split('\n');
   assert.match(lines[0]!, /^REPLICA\s+URL\s+PID\s+VERSION\s+READY\s+PRIORITY\s+MODE\s+LANES LED$/);
-  assert.equal(lines.filter((l) => /^r[123]\s+http:\/\/127\.0\.0\.1:\d+\s+\d+\s+\S+\s+yes\s+0\s+active-active\s+\d+$/.test(l)).length, 3);
+  assert.equal(
+    lines.filter((l) =>
+      /^r[123]\s+http:\/\/127\.0\.0\.1:\d+\s+\d+\s+\S+\s+yes\s+0\s+active-active\s+\d+$/.test(l),
+    ).length,
+    3,
+  );
   assert.ok(lines.some((l) => /^LANE\s+LEADER\s+TERM\s+HEIGHT\s+PENDING\s+LAST BLOCK$/.test(l)));
-  assert.ok(lines.some((l) => /^fresh\s+r\d\s+\d+\s+1\s+0\s+[\d.]+ (ms|s) ago$/.test(l)), status.out);
-  assert.ok(lines.some((l) => /^side\s+r\d\s+\d+\s+0\s+0\s+-$/.test(l)), status.out);
+  assert.ok(
+    lines.some((l) => /^fresh\s+r\d\s+\d+\s+1\s+0\s+[\d.]+ (ms|s) ago$/.test(l)),
+    status.out,
+  );
+  assert.ok(
+    lines.some((l) => /^side\s+r\d\s+\d+\s+0\s+0\s+-$/.test(l)),
+    status.out,
+  );
 
   const json = await cli(['status', '--json']);
   const parsed = JSON.parse(json.out) as { replicas: unknown[]; lanes: unknown[] };

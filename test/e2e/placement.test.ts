@@ -61,7 +61,8 @@ test('lanes spread evenly, follow a replica leaving and rejoining by planned han
   for (const lane of balanced.lanes.filter((l) => l.leader === 'r3')) {
     assert.equal(lane.term, before[lane.lane]! + 1, `lane ${lane.lane} moved once`);
   }
-  const logs = (await readFile(cluster.logFile('r1'), 'utf8')) + (await readFile(cluster.logFile('r2'), 'utf8'));
+  const logs =
+    (await readFile(cluster.logFile('r1'), 'utf8')) + (await readFile(cluster.logFile('r2'), 'utf8'));
   assert.match(logs, /"msg":"handing lanes over for placement".*"to":"r3"/);
 
   // Balanced means settled: committing on every lane moves no leadership.

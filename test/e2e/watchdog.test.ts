@@ -8,7 +8,8 @@ import { waitUntil } from '../helpers/wait.js';
 
 let server: TestPostgres;
 let cluster: TestCluster;
-const seen: Array<{ kind: keyof WatchdogEvents; at: number; event: WatchdogEvents[keyof WatchdogEvents] }> = [];
+const seen: Array<{ kind: keyof WatchdogEvents; at: number; event: WatchdogEvents[keyof WatchdogEvents] }> =
+  [];
 
 before(async () => {
   server = await TestPostgres.start();
@@ -55,7 +56,10 @@ test('a replica that stops answering its liveness check is killed and restarted'
   r3.signal('SIGSTOP');
   await waitUntil(() => r3.running && r3.pid !== pid, { message: 'r3 killed and restarted' });
   const [unhealthy] = eventsFor('r3', 'unhealthy');
-  assert.match((unhealthy?.event as { cause: string }).cause, /failed 3 liveness checks \(no answer within 500 ms\)/);
+  assert.match(
+    (unhealthy?.event as { cause: string }).cause,
+    /failed 3 liveness checks \(no answer within 500 ms\)/,
+  );
   const [restart] = eventsFor('r3', 'restart');
   assert.match((restart?.event as { cause: string }).cause, /liveness/);
   await waitUntil(() => isReady(r3.url), { message: 'r3 ready again' });

@@ -23,7 +23,8 @@ export async function adminStatus(cluster: TestCluster): Promise<AdminStatus> {
 export async function leadCounts(cluster: TestCluster): Promise<Map<string, number>> {
   const status = await adminStatus(cluster);
   const counts = new Map(status.replicas.map((r) => [r.id, 0]));
-  for (const lane of status.lanes) if (lane.leader) counts.set(lane.leader, (counts.get(lane.leader) ?? 0) + 1);
+  for (const lane of status.lanes)
+    if (lane.leader) counts.set(lane.leader, (counts.get(lane.leader) ?? 0) + 1);
   return counts;
 }
 
@@ -54,7 +55,10 @@ export async function waitForCounts(
 }
 
 /** Runs the built CLI to completion; resolves with its exit code and output. */
-export function runCliOnce(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+export function runCliOnce(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...CLI_ENTRY, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -38,7 +38,8 @@ export class TestCluster {
       else {
         const want = options.readyCount;
         await waitUntil(
-          async () => (await Promise.all(local.replicas.map((r) => isReady(r.url)))).filter(Boolean).length >= want,
+          async () =>
+            (await Promise.all(local.replicas.map((r) => isReady(r.url)))).filter(Boolean).length >= want,
           { timeoutMs: 30_000, message: `${want} ready replicas` },
         );
       }

@@ -92,7 +92,10 @@ describe('placement', () => {
   });
 
   it('falls back to lower priorities when no higher one is eligible', () => {
-    assert.deepEqual(planTransfers('active-active', [r('r1', 2, 0), r('r2', 2, 0), r('r3', 0, 9, false)]), []);
+    assert.deepEqual(
+      planTransfers('active-active', [r('r1', 2, 0), r('r2', 2, 0), r('r3', 0, 9, false)]),
+      [],
+    );
   });
 
   it('active-passive puts every lane on the replica already leading most', () => {
