@@ -44,7 +44,10 @@ export function metricsText(m: ReplicaMetrics): string {
     'baton_elector_queries_total',
     'counter',
     'Coordination queries sent by the elector, by kind.',
-    Object.entries(m.electorQueries).map(([kind, n]): [string, number] => [`,kind="${kind}"`, n]),
+    (['acquire', 'renew', 'resign'] as const).map((kind): [string, number] => [
+      `,kind="${kind}"`,
+      m.electorQueries[kind],
+    ]),
   );
   return lines.join('\n') + '\n';
 }
