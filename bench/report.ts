@@ -10,6 +10,7 @@ import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
 import type { LanesResult } from './lanes.js';
+import type { HandoverResult } from './handover.js';
 
 export interface BenchResults {
   date: string;
@@ -34,6 +35,7 @@ export interface BenchResults {
   rolling?: RollingResult;
   up?: UpResult;
   lanes?: LanesResult;
+  handover?: HandoverResult;
   errors: Record<string, string>;
 }
 

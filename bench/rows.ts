@@ -10,6 +10,7 @@ import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
 import type { LanesResult } from './lanes.js';
+import type { HandoverResult, PlannedGaps } from './handover.js';
 
 /** One line of the results table. */
 export interface Row {
@@ -402,6 +403,32 @@ function lanesRows(r: LanesResult): Row[] {
   ];
 }
 
+function handoverRows(r: HandoverResult): Row[] {
+  const s = `planned moves (${r.lanes.length} lanes × ${r.ratePerLane} tx/s, 3 replicas)`;
+  const gapRow = (what: string, g: PlannedGaps): Row =>
+    row(
+      s,
+      `${what}: block gap of each lane moved, p50 / p99 / max (${g.moves} moves)`,
+      g.gaps ? `${ms(g.gaps.p50)} / ${ms(g.gaps.p99)} / ${ms(g.gaps.max)}` : '—',
+      '',
+      '< 100 ms at p99',
+      verdict(g.gaps ? g.gaps.p99 < 100 : undefined),
+    );
+  return [
+    gapRow(`operator handover ×${r.trials}`, r.handover),
+    gapRow(`priority change ×${r.trials}`, r.priority),
+    gapRow(`replica join ×${r.trials}`, r.join),
+    row(
+      s,
+      'client submissions failed during the moves',
+      `${r.load.failed} of ${int(r.load.submitted)}`,
+      '',
+      '0',
+      verdict(r.load.failed === 0),
+    ),
+  ];
+}
+
 export function buildRows(r: BenchResults): Row[] {
   const rows: Row[] = [];
   if (r.crash) rows.push(...crashRows(r.crash, r.hang));
@@ -412,6 +439,7 @@ export function buildRows(r: BenchResults): Row[] {
   if (r.rolling) rows.push(...rollingRows(r.rolling));
   if (r.up) rows.push(...upRows(r.up, r.postgresStartMs));
   if (r.lanes) rows.push(...lanesRows(r.lanes));
+  if (r.handover) rows.push(...handoverRows(r.handover));
   for (const [section, message] of Object.entries(r.errors)) {
     rows.push(row(section, 'FAILED', message.split('\n')[0]!.slice(0, 200), '', '', 'MISSES'));
   }

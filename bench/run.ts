@@ -22,9 +22,10 @@ import { rollingSection } from './rolling.js';
 import { streamsSection } from './streams.js';
 import { throughputSection } from './throughput.js';
 import { lanesSection } from './lanes.js';
+import { handoverSection } from './handover.js';
 import { upSection } from './up.js';
 
-const SECTIONS = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'up', 'lanes'] as const;
+const SECTIONS = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'up', 'lanes', 'handover'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: node dist/bench/run.js [${SECTIONS.join('|')} ...] [options]
@@ -42,6 +43,7 @@ const USAGE = `usage: node dist/bench/run.js [${SECTIONS.join('|')} ...] [option
   --concurrency C   HTTP requests in flight in the throughput section (default 96)
   --lanes N         lanes of the lanes section (default 1000)
   --lane-trials N   SIGKILL trials of the lanes section (default 5)
+  --handover-trials N  operator handovers, priority changes and joins measured (default 10 each)
   --keep            keep the temporary directory (replica and PostgreSQL logs) and print its path
   --profile         run the throughput replicas under --cpu-prof and summarise where their CPU goes
                     (profiling slows them down: use it to explain figures, not to report them)`;
@@ -69,6 +71,7 @@ function parse(argv: string[]) {
       subscribers: { type: 'string' },
       lanes: { type: 'string' },
       'lane-trials': { type: 'string' },
+      'handover-trials': { type: 'string' },
       keep: { type: 'boolean' },
       profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -95,6 +98,7 @@ function parse(argv: string[]) {
     subscribers: positiveInt(values.subscribers, 'subscribers', 100, 1000),
     lanes: positiveInt(values.lanes, 'lanes', 1000, 10_000),
     laneTrials: positiveInt(values['lane-trials'], 'lane-trials', 5, 100),
+    handoverTrials: positiveInt(values['handover-trials'], 'handover-trials', 10, 100),
     keep: values.keep === true,
     profile: values.profile === true,
   };
@@ -196,8 +200,8 @@ async function main(): Promise<number> {
     await assertSameAsSdk();
     const cliPath = await snapshotCli(cleanups);
     results.machine.busyBeforePct = (await machineBusyOver(1000)) * 100;
-    const needsPostgres = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'lanes'].some((s) =>
-      opts.sections.has(s as Section),
+    const needsPostgres = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'lanes', 'handover'].some(
+      (s) => opts.sections.has(s as Section),
     );
     if (needsPostgres) {
       note('starting the embedded PostgreSQL (one server for the whole run)');
@@ -283,6 +287,19 @@ async function main(): Promise<number> {
           } catch (error) {
             results.errors['lanes'] = message(error);
             note(`[lanes] failed: ${message(error)}`);
+          }
+        }
+        if (opts.sections.has('handover')) {
+          await waitQuiet('handover', opts.quietWaitS);
+          try {
+            results.handover = await handoverSection(env, cleanups, {
+              trials: opts.handoverTrials,
+              leaseTtlMs: opts.leaseTtlMs,
+              ratePerLane: 50,
+            });
+          } catch (error) {
+            results.errors['handover'] = message(error);
+            note(`[handover] failed: ${message(error)}`);
           }
         }
       } catch (error) {
