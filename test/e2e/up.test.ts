@@ -69,6 +69,25 @@ test('baton up starts a ready cluster on a fresh data directory and Ctrl-C leave
     status.lines.join('\n'),
   );
 
+  // The watchdog: a replica killed under baton up is restarted, and the restart is printed.
+  const r2 = view.replicas.find((r) => r.id === 'r2')!;
+  process.kill(r2.pid, 'SIGKILL');
+  await waitUntil(
+    () => up.lines.some((l) => /^r2\s+watchdog: exited on SIGKILL; restart 1 in 0\.5 s$/.test(l)),
+    {
+      message: `the watchdog restart line; output so far:\n${up.lines.join('\n')}`,
+    },
+  );
+  const restartedPid = await waitUntil(
+    async () => {
+      const v = (await (await fetch(`${urls[0]}/v1/cluster`)).json()) as typeof view;
+      const again = v.replicas.find((r) => r.id === 'r2');
+      const ready = (await fetch(`${urls[1]}/readyz`)).status === 200;
+      return again && again.pid !== r2.pid && ready ? again.pid : undefined;
+    },
+    { message: 'r2 restarted and ready' },
+  );
+
   const second = runCli(['up', '--replicas', '1', '--port', String(await freePort()), '--data-dir', dir]);
   assert.notEqual(await second.exited, 0, 'a second baton up on a data directory in use is refused');
   assert.ok(
@@ -79,11 +98,13 @@ test('baton up starts a ready cluster on a fresh data directory and Ctrl-C leave
   up.child.kill('SIGINT');
   assert.equal(await up.exited, 0);
   assert.equal(alive(postgresPid), false, 'PostgreSQL stopped');
+  assert.equal(alive(restartedPid), false, 'the restarted replica stopped');
   for (const r of view.replicas) assert.equal(alive(r.pid), false, `replica ${r.id} stopped`);
 });
 
 test('every command answers --help, and bad usage exits 2 with a message', async () => {
-  for (const args of [['--help'], ['up', '--help'], ['node', '--help'], ['status', '--help']]) {
+  const commands = ['up', 'node', 'status', 'handover', 'drain', 'lanes', 'priority'];
+  for (const args of [['--help'], ...commands.map((c) => [c, '--help'])]) {
     const run = runCli(args);
     assert.equal(await run.exited, 0, args.join(' '));
     assert.ok(
