@@ -63,6 +63,18 @@ export class ReplicaRegistry {
       ],
     );
     if (rowCount === 0) throw new ReplicaIdInUseError(this.self.id);
+    // Replicas planning placement under different modes would undo each other's moves forever.
+    const { rows } = await this.pool.query<{ id: string; mode: string }>(
+      `SELECT r.id, r.mode FROM baton_replicas r WHERE r.id <> $2 AND r.mode <> $3 AND ${LIVE} LIMIT 1`,
+      [this.staleAfterMs, this.self.id, this.self.mode],
+    );
+    const other = rows[0];
+    if (other) {
+      await this.deregister();
+      throw new Error(
+        `replica ${other.id} runs in ${other.mode} mode and this one in ${this.self.mode}: every replica of a cluster needs the same --mode`,
+      );
+    }
   }
 
   /** Records the elector session that vouches for this replica being alive. */

@@ -416,7 +416,9 @@ export class Replica {
       }
       if (this.cooldown.size > 0) this.updateCandidacy();
       try {
-        await this.registry!.heartbeat(this.warmth().ready, this.streamCount);
+        // An unhealthy replica (stalled event loop or leader) is not given lanes by placement.
+        const eligible = this.warmth().ready && this.liveness.current().live;
+        await this.registry!.heartbeat(eligible, this.streamCount);
         // Passive replicas receive no traffic, so there is nothing to spread in active-passive mode.
         const spread = readiness.ready && this.config.mode === 'active-active';
         if (spread && ++beats % this.config.rebalanceEveryBeats === 0) await this.rebalanceStreams();

@@ -28,3 +28,26 @@ test('a second process with a replica id that is live in the cluster is refused;
   file.cleanups.push(() => again.stop());
   await waitUntil(async () => (await fetch(`${again.url}/readyz`)).ok, { message: 'the id is usable again' });
 });
+
+test('a replica whose --mode differs from the live replicas is refused', async () => {
+  const databaseUrl = await file.server.database();
+  const first = await startReplica(replicaConfig({ id: 'aa', databaseUrl, logger: silentLogger, port: 0 }));
+  file.cleanups.push(() => first.stop());
+  await waitUntil(async () => (await fetch(`${first.url}/readyz`)).ok, { message: 'first replica ready' });
+
+  const passive = replicaConfig({
+    id: 'ap',
+    databaseUrl,
+    logger: silentLogger,
+    port: 0,
+    mode: 'active-passive',
+  });
+  await assert.rejects(startReplica(passive), /runs in active-active mode and this one in active-passive/);
+  const res = await fetch(`${first.url}/v1/cluster`);
+  const view = (await res.json()) as { replicas: Array<{ id: string }> };
+  assert.deepEqual(
+    view.replicas.map((r) => r.id),
+    ['aa'],
+    'the refused replica left no trace',
+  );
+});
