@@ -30,6 +30,8 @@ import { CONTROL_CHANNEL, LANES_CHANNEL, parseControl, type ControlMessage } fro
 import type { LaneRow } from '../ledger/store.js';
 import { pickSuccessor } from './placement.js';
 
+const FOLLOW_POOL_SIZE = 3;
+
 /** One running replica: HTTP API, intake, warm lane state, and leadership of the lanes it wins. */
 export class Replica {
   readonly events = new TypedEvents<ReplicaEvents>();
@@ -38,6 +40,8 @@ export class Replica {
   private readonly controller = new AbortController();
   private readonly pool: pg.Pool;
   private readonly store: LedgerStore;
+  private readonly followPool: pg.Pool;
+  private readonly followStore: LedgerStore;
   private readonly lanes = new Map<string, LaneRuntime>();
   private readonly wakers = new Map<string, Waker>();
   private readonly listener: DedicatedConnection;
@@ -67,6 +71,15 @@ export class Replica {
       logger,
     });
     this.store = new LedgerStore(this.pool);
+    // Followers fetch committed blocks on their own connections, so a busy intake never
+    // delays the delivery of a block to this replica's stream subscribers.
+    this.followPool = createPool({
+      url: config.databaseUrl,
+      max: FOLLOW_POOL_SIZE,
+      applicationName: `baton:${config.id}:follow`,
+      logger,
+    });
+    this.followStore = new LedgerStore(this.followPool);
     this.listener = new DedicatedConnection({ url: config.databaseUrl, name: `listen:${config.id}`, logger });
     this.elector = new PostgresElector({
       url: config.databaseUrl,
@@ -194,6 +207,7 @@ export class Replica {
     } catch (error) {
       await this.api.close();
       await this.pool.end().catch(() => undefined);
+      await this.followPool.end().catch(() => undefined);
       throw error;
     }
 
@@ -254,6 +268,7 @@ export class Replica {
     await Promise.allSettled(this.background);
     await this.registry?.deregister().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
+    await this.followPool.end().catch(() => undefined);
     log.info('replica stopped', { drainMs: Date.now() - started });
     this.events.emit('replica:stopped', { drainMs: Date.now() - started });
   }
@@ -297,7 +312,7 @@ export class Replica {
     if (this.lanes.has(row.lane) || this.adding.has(row.lane)) return;
     this.adding.add(row.lane);
     try {
-      const follower = new LaneFollower(row.lane, this.store, this.config.logger.child({ lane: row.lane }));
+      const follower = new LaneFollower(row.lane, this.followStore, this.config.logger.child({ lane: row.lane }));
       await follower.load();
       const app = appByName(row.app);
       this.wakers.set(row.lane, new Waker());
