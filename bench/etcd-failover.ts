@@ -109,7 +109,6 @@ export async function etcd3Section(cleanups: Cleanups, options: Etcd3Options): P
     let last: { value: string; at: number } | null = null;
     watcher = await client.watch().key(HEARTBEAT).create();
     watcher.on('put', (kv: IKeyValue) => (last = { value: kv.value.toString(), at: performance.now() }));
-    observer = await client.election(ELECTION).observe();
     for (let i = 1; i <= options.candidates; i++) {
       const c = new CandidateProcess({
         id: `c${i}`,
@@ -123,27 +122,42 @@ export async function etcd3Section(cleanups: Cleanups, options: Etcd3Options): P
       c.start();
     }
     const campaigning = (): Promise<number> => client.getAll().prefix(`election/${ELECTION}/`).count();
+    // Opened once every candidate has its key: etcd3 1.1.2's observer, opened on an empty
+    // election, takes the last of a batch of concurrent first puts as the leader and never
+    // corrects itself while that key lives.
+    const campaignBy = Date.now() + 30_000;
+    while ((await campaigning()) < candidates.length) {
+      if (failures.length > 0) throw new Error(failures.join('; '));
+      if (Date.now() > campaignBy) throw new Error('the etcd3 candidates did not all campaign within 30 s');
+      await sleep(20);
+    }
+    observer = await client.election(ELECTION).observe();
     const obs = observer;
 
     /** Every candidate campaigning, a leader known to the observer and working (recent heartbeat). */
     const waitSteady = async (): Promise<CandidateProcess> => {
       const deadline = Date.now() + 30_000;
+      let state = '';
       while (Date.now() < deadline) {
         if (failures.length > 0) throw new Error(failures.join('; '));
         const leader = candidates.find((c) => c.value === obs.leader());
         const beat: { value: string; at: number } | null = last;
+        const keys = await campaigning();
+        const fresh = beat && performance.now() - beat.at < 500 ? beat.value : 'none';
         if (
           leader &&
           candidates.every((c) => c.running) &&
-          beat?.value.startsWith(`${leader.value} `) &&
-          performance.now() - beat.at < 500 &&
-          (await campaigning()) === candidates.length
+          fresh.startsWith(`${leader.value} `) &&
+          keys === candidates.length
         ) {
           return leader;
         }
+        state =
+          `observer: ${obs.leader() ?? 'no leader'}, candidates running: ` +
+          `${candidates.filter((c) => c.running).length}, keys: ${keys}, fresh heartbeat: ${fresh}`;
         await sleep(20);
       }
-      throw new Error('the etcd3 candidates did not reach a steady leader within 30 s');
+      throw new Error(`the etcd3 candidates did not reach a steady leader within 30 s (${state})`);
     };
 
     const trials: Etcd3Trial[] = [];
