@@ -20,6 +20,8 @@ export interface Etcd3Options {
 export interface Etcd3Trial {
   trial: number;
   victim: string;
+  /** Wait between the steady check and the kill: a random point of the lease's keepalive cycle. */
+  phaseMs: number;
   newLeader?: string;
   /** First heartbeat ("work") by another candidate, seen through a watch from the bench process. */
   failoverMs?: number;
@@ -163,9 +165,16 @@ export async function etcd3Section(cleanups: Cleanups, options: Etcd3Options): P
     const trials: Etcd3Trial[] = [];
     for (let i = 1; i <= options.trials; i++) {
       progress.update(`trial ${i}/${options.trials}: waiting for a steady leader`);
-      const victim = await waitSteady();
+      let victim = await waitSteady();
+      // The library renews the lease every TTL/3. Trials run back to back would kill each leader
+      // right after a renewal (its election happens in step with the previous lease's expiry) and
+      // always measure the worst case: kill at a random point of the cycle, as a real crash does.
+      const phaseMs = (Math.random() * ttlS * 1000) / 3;
+      progress.update(`trial ${i}/${options.trials}: ${victim.value} leads; killing it in ${ms(phaseMs)}`);
+      await sleep(phaseMs);
+      if (obs.leader() !== victim.value) victim = await waitSteady();
       const gone = victim.value;
-      const trial: Etcd3Trial = { trial: i, victim: gone, timedOut: false };
+      const trial: Etcd3Trial = { trial: i, victim: gone, phaseMs, timedOut: false };
       const others = new OthersMeter();
       const heartbeat = firstEvent(
         watcher,

@@ -72,7 +72,8 @@ function etcdSetup(e: Etcd3Result | undefined): string[] {
     `- etcd3 baseline: etcd ${e.etcdVersion}, one member on 127.0.0.1 started by the benchmark (fresh temporary data ` +
       `directory, default settings, fsync on); the ${e.library} npm library's recipe \`client.election(name).campaign(value)\`, ` +
       `lease TTL ${e.ttlS} s (${e.ttlSource}); ${e.options.candidates} candidate processes, the leader puts a heartbeat key ` +
-      'every 10 ms; failover = SIGKILL of the leader → first heartbeat by another candidate, seen by a watch in the bench process',
+      'every 10 ms; failover = SIGKILL of the leader (at a random point of its lease renewal cycle) → first heartbeat by ' +
+      'another candidate, seen by a watch in the bench process',
   ];
 }
 
