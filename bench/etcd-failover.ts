@@ -213,6 +213,7 @@ export async function etcd3Section(cleanups: Cleanups, options: Etcd3Options): P
         `trial ${i}/${options.trials}: killed ${gone} → ${trial.newLeader ?? '?'} in ${ms(trial.failoverMs)}; restarting it`,
       );
       await victim.waitExit();
+      if (cleanups.stopping) throw new Error('interrupted');
       victim.start();
     }
     const pick = (f: (t: Etcd3Trial) => number | undefined): number[] =>

@@ -53,7 +53,7 @@ export class EtcdServer {
       if (clientPort === peerPort) continue;
       const url = `http://127.0.0.1:${clientPort}`;
       const peer = `http://127.0.0.1:${peerPort}`;
-      const log = createWriteStream(join(dir, `etcd-${attempt}.log`));
+      const log = createWriteStream(join(dir, `etcd-${attempt}.log`)).on('error', () => undefined);
       const started = performance.now();
       const child = spawn(
         binary,
@@ -87,6 +87,7 @@ export class EtcdServer {
       }
       await stopChild(child, exited);
       unregister();
+      if (cleanups.stopping) throw new Error('interrupted while starting etcd');
       if (attempt >= 3) throw new Error(`etcd did not become healthy; see the logs in ${dir}`);
     }
   }
