@@ -7,6 +7,7 @@ import type { CrashResult, HangResult } from './failover.js';
 import type { GracefulResult } from './graceful.js';
 import type { LoadStats } from './load.js';
 import type { RollingResult } from './rolling.js';
+import { OTHERS } from './cpu.js';
 import { int, secs, type Row } from './row.js';
 import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
@@ -98,6 +99,28 @@ function throughputNotes(runs: ThroughputResult[] | undefined): string[] {
   ];
 }
 
+/** One line when other users' work used the machine during the measured parts of the run. */
+function contention(r: BenchResults): string[] {
+  const seen: Array<[string, number | undefined]> = [
+    ['graceful', r.graceful?.otherCpu?.mean],
+    ['crash', r.crash?.otherCpu?.mean],
+    ['hang', r.hang?.otherCpu?.mean],
+    ['raw INSERT', r.rawInsert?.cpu[OTHERS]],
+    ...(r.throughput ?? []).map((t): [string, number | undefined] => [
+      `throughput (${t.options.replicas} replica${t.options.replicas === 1 ? '' : 's'})`,
+      t.cpu[OTHERS],
+    ]),
+    ['etcd3', r.etcd3?.otherCpu?.mean],
+  ];
+  const measured = seen.filter((x): x is [string, number] => x[1] !== undefined);
+  if (!measured.some(([, v]) => v > 0.2)) return [];
+  return [
+    "- WARNING: other users' work shared the machine during this run; CPU of processes outside the " +
+      `benchmark, mean cores: ${measured.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}. ` +
+      'Above ~0.2 cores the figures are skewed: re-run on a quiet machine before quoting them.',
+  ];
+}
+
 /** The table and the lines that say how it was produced, without a heading. */
 export function reportBody(r: BenchResults, rows: Row[]): string {
   const m = r.machine;
@@ -109,6 +132,7 @@ export function reportBody(r: BenchResults, rows: Row[]): string {
     `- command: \`${r.command}\``,
     ...failoverSetup(r),
     ...etcdSetup(r.etcd3),
+    ...contention(r),
     '',
     '| section | metric | Baton | baseline (same run) | target | verdict |',
     '| --- | --- | --- | --- | --- | --- |',

@@ -129,7 +129,7 @@ function etcd3Rows(e: Etcd3Result, crash: CrashResult | undefined): Row[] {
     row(
       s,
       'SIGKILL leader → next work by a new leader, p50 / p99 / max (Baton: first new-term block seen; ' +
-        `etcd3: first heartbeat put by another candidate, seen by a watch; ${nOf(f)})`,
+        `etcd3: first heartbeat put by another candidate, seen by a watch; Baton ${nOf(baton)}; etcd3 ${nOf(f)})`,
       crash ? p50p99max(baton) : '— (crash section not run)',
       `${etcd}: ${p50p99max(f)}`,
     ),
