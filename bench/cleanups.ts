@@ -14,6 +14,12 @@ const STEP_TIMEOUT_MS = 15_000;
 export class Cleanups {
   private readonly items: Cleanup[] = [];
   private running: Promise<void> | null = null;
+  private stopped = false;
+
+  /** True once runAll() has begun (Ctrl-C, or the end of the run): start nothing new. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
 
   /** Registers `run`; the returned function unregisters it (after a clean stop). */
   add(name: string, run: () => Promise<void> | void): () => void {
@@ -27,6 +33,7 @@ export class Cleanups {
 
   /** Runs every registered cleanup, newest first, each bounded in time; errors are reported, not thrown. */
   runAll(): Promise<void> {
+    this.stopped = true;
     this.running ??= (async () => {
       while (this.items.length > 0) {
         const item = this.items.pop()!;

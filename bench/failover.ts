@@ -16,8 +16,12 @@ export interface FailoverTrial {
   trial: number;
   victim: string;
   oldTerm: number;
+  /** The replica's wall clock when the signal was sent (ms since the epoch). */
+  signalledAt: number;
   newTerm?: number;
   newLeader?: string;
+  /** Height of the first block of the new term. */
+  newHeight?: number;
   /** First observation, through the blocks API of a surviving replica, of a new-term block. */
   failoverMs?: number;
   /** The new leader's own timestamp in that block (its wall clock when it built the block). */
@@ -128,19 +132,25 @@ async function leadershipTimes(cluster: BenchCluster, trial: FailoverTrial, t0Wa
 }
 
 /** Signals the lane leader and measures until a block of a newer term by another replica appears. */
-async function failLeader(
+export async function failLeader(
   cluster: BenchCluster,
-  signal: 'SIGKILL' | 'SIGSTOP',
+  signal: 'SIGKILL' | 'SIGSTOP' | 'SIGTERM',
   trialNo: number,
   timeoutMs: number,
 ): Promise<FailoverTrial> {
   const steady = await cluster.waitSteady();
   const victim = steady.leader;
   const observers = cluster.urls.filter((u) => u !== cluster.urlOf(victim));
-  const trial: FailoverTrial = { trial: trialNo, victim, oldTerm: steady.term, timedOut: false };
   const others = new OthersMeter();
   others.start();
   const t0Wall = Date.now();
+  const trial: FailoverTrial = {
+    trial: trialNo,
+    victim,
+    oldTerm: steady.term,
+    signalledAt: t0Wall,
+    timedOut: false,
+  };
   const t0 = performance.now();
   cluster.local.replica(victim).signal(signal);
   const [seen, dbVisibleMs] = await Promise.all([
@@ -156,13 +166,14 @@ async function failLeader(
   trial.failoverMs = seen.failoverMs;
   trial.newTerm = seen.block.term;
   trial.newLeader = seen.block.producer;
+  trial.newHeight = seen.block.height;
   trial.blockTimeMs = Date.parse(seen.block.time) - t0Wall;
   trial.firstBlockTxs = seen.block.txs.length;
   await leadershipTimes(cluster, trial, t0Wall);
   return trial;
 }
 
-function summaryOf(trials: FailoverTrial[]): FailoverSummary {
+export function summaryOf(trials: FailoverTrial[]): FailoverSummary {
   const pick = (f: (t: FailoverTrial) => number | undefined): number[] =>
     trials.map(f).filter((v): v is number => v !== undefined);
   return {
@@ -176,7 +187,7 @@ function summaryOf(trials: FailoverTrial[]): FailoverSummary {
   };
 }
 
-const ms = (v: number | undefined): string => (v === undefined ? '—' : `${Math.round(v)} ms`);
+export const ms = (v: number | undefined): string => (v === undefined ? '—' : `${Math.round(v)} ms`);
 
 /** SIGKILL the leader `trials` times; restart the victim (same id and port) after each. */
 export async function crashSection(cluster: BenchCluster, options: FailoverOptions): Promise<CrashResult> {

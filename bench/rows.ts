@@ -1,10 +1,10 @@
 import { cpus } from 'node:os';
 import { OTHERS } from './cpu.js';
-import type { CrashResult, HangResult } from './failover.js';
-import type { LoadStats } from './load.js';
 import type { RawInsertResult } from './baseline-insert.js';
 import type { BenchResults } from './report.js';
-import { summarize, type Summary } from './stats.js';
+import { failureKinds, int, ms, ms1, row, secs, skewed, verdict, type Row } from './row.js';
+import { failoverRows } from './rows-failover.js';
+import { summarize } from './stats.js';
 import type { RollingResult } from './rolling.js';
 import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
@@ -12,202 +12,19 @@ import type { UpResult } from './up.js';
 import type { LanesResult } from './lanes.js';
 import type { HandoverResult, PlannedGaps } from './handover.js';
 
-/** One line of the results table. */
-export interface Row {
-  section: string;
-  metric: string;
-  value: string;
-  baseline: string;
-  target: string;
-  verdict: '' | 'meets' | 'MISSES';
-}
-
-const ms = (v: number | undefined): string =>
-  v === undefined || !Number.isFinite(v) ? '—' : `${Math.round(v)} ms`;
-export const secs = (v: number): string => `${(v / 1000).toFixed(2)} s`;
-function row(
-  section: string,
-  metric: string,
-  value: string,
-  baseline = '',
-  target = '',
-  verdict: Row['verdict'] = '',
-): Row {
-  return { section, metric, value, baseline, target, verdict };
-}
-
-export const int = (v: number): string => Math.round(v).toLocaleString('en-US');
-const verdict = (ok: boolean | undefined): Row['verdict'] =>
-  ok === undefined ? '' : ok ? 'meets' : 'MISSES';
-
-const skewed = (others: number | undefined): string =>
-  others !== undefined && others > 0.2
-    ? `; WARNING: other processes used ${others.toFixed(2)} cores meanwhile, the figure is skewed`
-    : '';
-
-/** Other users' work on the machine during the trials: the figures above are skewed when it is high. */
-function otherCpuRow(section: string, cpu: Summary | null): Row {
-  return row(
-    section,
-    'CPU of processes outside the benchmark during a trial, mean / max (cores)',
-    cpu ? `${cpu.mean.toFixed(2)} / ${cpu.max.toFixed(2)}` : '—',
-    cpu && cpu.max > 0.2 ? 'WARNING: the machine was shared; failover figures are skewed' : '',
-  );
-}
-
-function crashRows(r: CrashResult, hang: HangResult | undefined): Row[] {
-  const f: Summary | null = r.failover;
-  const s = 'crash (SIGKILL leader)';
-  const n = f?.n ?? 0;
-  const firstBlock = summarize(r.trials.map((t) => t.firstBlockTxs ?? NaN));
-  const lease = hang?.failover ? `lease-expiry failover (hang, measured): p50 ${ms(hang.failover.p50)}` : '';
-  return [
-    row(s, `failover p50 (n=${n})`, ms(f?.p50), lease),
-    row(
-      s,
-      `failover p99${n <= 100 ? ` (n=${n}: nearest-rank p99 = max)` : ''}`,
-      ms(f?.p99),
-      'anchors: FireFly ~15 s, k8s lease 15 s, Patroni ttl 30 s',
-      '≤ 1000 ms',
-      verdict(f ? f.p99 <= 1000 && r.timeouts === 0 : undefined),
-    ),
-    row(s, 'failover max / mean', `${ms(f?.max)} / ${ms(f?.mean)}`),
-    row(
-      s,
-      'kill → elector grants new term ("lane elected"), p50 / max',
-      `${ms(r.elected?.p50)} / ${ms(r.elected?.max)}`,
-    ),
-    row(
-      s,
-      'kill → term claimed in the fence ("leading lane"), p50 / max',
-      `${ms(r.leading?.p50)} / ${ms(r.leading?.max)}`,
-    ),
-    row(
-      s,
-      "kill → new leader's first block time (its clock), p50 / max",
-      `${ms(r.blockTime?.p50)} / ${ms(r.blockTime?.max)}`,
-    ),
-    row(
-      s,
-      "transactions in the new leader's first block, p50 / max",
-      `${firstBlock?.p50 ?? '—'} / ${firstBlock?.max ?? '—'}`,
-    ),
-    row(
-      s,
-      'kill → that block visible in the database (polled directly), p50 / max',
-      `${ms(r.dbVisible?.p50)} / ${ms(r.dbVisible?.max)}`,
-    ),
-    row(s, 'trials without failover (timed out)', String(r.timeouts), '', '0', verdict(r.timeouts === 0)),
-    row(s, 'killed replica restart → ready, p50', ms(r.restart?.p50)),
-    otherCpuRow(s, r.otherCpu),
-  ];
-}
-
-function hangRows(r: HangResult, ttlMs: number): Row[] {
-  const s = 'hang (SIGSTOP leader)';
-  const f = r.failover;
-  const limit = ttlMs + 500;
-  return [
-    row(
-      s,
-      `failover p50 / max (n=${f?.n ?? 0})`,
-      `${ms(f?.p50)} / ${ms(f?.max)}`,
-      `lease TTL ${ttlMs} ms`,
-      `≤ TTL + 0.5 s = ${limit} ms`,
-      verdict(f ? f.max <= limit && r.timeouts === 0 : undefined),
-    ),
-    row(
-      s,
-      'old-term blocks after takeover',
-      String(r.oldTermBlocksAfter),
-      '',
-      '0',
-      verdict(r.oldTermBlocksAfter === 0),
-    ),
-    row(
-      s,
-      'term regressions / broken parent links (whole lane)',
-      `${r.termRegressions} / ${r.chainBreaks}`,
-      '',
-      '0 / 0',
-      verdict(r.termRegressions === 0 && r.chainBreaks === 0),
-    ),
-    row(
-      s,
-      'woken ex-leader: steps down after SIGCONT, p50 / max',
-      `${ms(r.stepDown?.p50)} / ${ms(r.stepDown?.max)}`,
-    ),
-    row(
-      s,
-      'woken ex-leader: its own GET /v1/cluster names the new leader, after SIGCONT p50 / max',
-      `${ms(r.view?.p50)} / ${ms(r.view?.max)}`,
-    ),
-    row(s, 'woken ex-leader: commits refused by the fence', String(r.fencedCommits)),
-    row(s, 'SIGSTOP → elector grants new term, p50 / max', `${ms(r.elected?.p50)} / ${ms(r.elected?.max)}`),
-  ];
-}
-
-function loadRows(l: LoadStats & { ratePerSec: number }): Row[] {
-  const kinds = Object.entries(l.failures)
-    .map(([k, v]) => `${k}: ${v}`)
-    .join(', ');
-  return [
-    row(
-      'crash + hang load',
-      `SDK submissions during failovers (~${l.ratePerSec} tx/s): accepted / failed / skipped`,
-      `${int(l.accepted)} / ${int(l.failed)} / ${int(l.skipped)}`,
-      kinds,
-    ),
-  ];
-}
-
 const replicaCpu = (t: ThroughputResult): number =>
   Object.entries(t.cpu).reduce((sum, [k, v]) => (k.startsWith('replica ') ? sum + v : sum), 0);
 
-function throughputRows(t: ThroughputResult | undefined, raw: RawInsertResult | undefined): Row[] {
-  const s = 'throughput';
-  const rows: Row[] = [];
-  if (raw) {
-    rows.push(
-      row(
-        s,
-        `baseline: raw single-row INSERT commits/s (${raw.connections} conns, ${raw.bodyBytes} B rows, ${raw.durationS} s)`,
-        `${int(raw.rowsPerSec)} rows/s`,
-        `commit p50 ${raw.commitMs?.p50.toFixed(1)} ms, PostgreSQL CPU ${raw.cpu['postgres']?.toFixed(2)} cores` +
-          skewed(raw.cpu[OTHERS]),
-      ),
-    );
-  }
-  if (!t) return rows;
-  const rawText = raw ? `raw INSERT ${int(raw.rowsPerSec)} rows/s` : '';
-  rows.push(
+/** Per replica count: what explains the committed rate (load, latency, blocks, CPU). */
+function throughputDetailRows(t: ThroughputResult, raw: RawInsertResult | undefined): Row[] {
+  const s = `throughput, ${t.options.replicas} replica${t.options.replicas === 1 ? '' : 's'}`;
+  return [
     row(
       s,
-      `committed signed tx/s, ${t.options.replicas} replicas (${t.windowS.toFixed(1)} s window)`,
-      `${int(t.committedPerSec)} tx/s`,
-      rawText,
-      '≥ 3,000 tx/s',
-      verdict(t.committedPerSec >= 3000),
-    ),
-    row(
-      s,
-      'committed tx in each second of the window: min / p50 / max',
-      t.perSecond ? `${int(t.perSecond.min)} / ${int(t.perSecond.p50)} / ${int(t.perSecond.max)}` : '—',
-    ),
-    row(s, 'ratio committed / raw INSERT', raw ? (t.committedPerSec / raw.rowsPerSec).toFixed(2) : '—'),
-    row(
-      s,
-      'accepted (2xx) submissions/s / errors in window',
-      `${int(t.acceptedPerSec)}/s / ${t.errors}`,
-      Object.entries(t.errorKinds)
-        .map(([k, v]) => `${k}: ${v}`)
-        .join(', '),
-    ),
-    row(s, 'pending (accepted, uncommitted) at window end', int(t.backlogAtEnd)),
-    row(
-      s,
-      `submit → commit latency p50 / p99 (1 in ${t.options.sampleEvery} tx, n=${t.commitLatencyMs?.n ?? 0})`,
-      `${ms(t.commitLatencyMs?.p50)} / ${ms(t.commitLatencyMs?.p99)}`,
+      'committed tx in each second of the window min / p50 / max; accepted (2xx)/s; errors; pending at window end',
+      `${t.perSecond ? `${int(t.perSecond.min)} / ${int(t.perSecond.p50)} / ${int(t.perSecond.max)}` : '—'}; ` +
+        `${int(t.acceptedPerSec)}/s; ${t.errors}; ${int(t.backlogAtEnd)}`,
+      failureKinds(t.errorKinds),
     ),
     row(s, 'submit → 2xx latency p50 / p99', `${ms(t.acceptMs?.p50)} / ${ms(t.acceptMs?.p99)}`),
     row(
@@ -235,10 +52,53 @@ function throughputRows(t: ThroughputResult | undefined, raw: RawInsertResult | 
         ? `raw INSERT: PostgreSQL ${int(((raw.cpu['postgres'] ?? NaN) * 1e6) / raw.rowsPerSec)} µs/row`
         : '',
     ),
+  ];
+}
+
+function throughputRows(runs: ThroughputResult[], raw: RawInsertResult | undefined): Row[] {
+  const s = 'throughput';
+  const rows: Row[] = [];
+  if (raw) {
+    rows.push(
+      row(
+        s,
+        `baseline: raw single-row INSERT commits/s (${raw.connections} conns, ${raw.bodyBytes} B rows, ${raw.durationS} s)`,
+        `${int(raw.rowsPerSec)} rows/s`,
+        `commit p50 ${raw.commitMs?.p50.toFixed(1)} ms, PostgreSQL CPU ${raw.cpu['postgres']?.toFixed(2)} cores` +
+          skewed(raw.cpu[OTHERS]),
+      ),
+    );
+  }
+  if (runs.length === 0) return rows;
+  const counts = runs.map((t) => t.options.replicas).join(' / ');
+  const three = runs.find((t) => t.options.replicas === 3);
+  const windows = [...new Set(runs.map((t) => t.windowS.toFixed(1)))].join(' / ');
+  rows.push(
+    row(
+      s,
+      `committed signed tx/s with ${counts} replicas (${windows} s window each, saturating load)`,
+      runs.map((t) => int(t.committedPerSec)).join(' / '),
+      raw
+        ? `raw INSERT ${int(raw.rowsPerSec)} rows/s; ratio ${runs.map((t) => (t.committedPerSec / raw.rowsPerSec).toFixed(2)).join(' / ')}`
+        : '',
+      three ? '≥ 3,000 tx/s with 3 replicas' : '',
+      verdict(three ? three.committedPerSec >= 3000 : undefined),
+    ),
+    row(
+      s,
+      `submit → commit latency p50 / p99 with ${counts} replicas, same load ` +
+        `(1 in ${runs[0]!.options.sampleEvery} tx: send time → its block first seen in the database, polled every 10 ms)`,
+      runs.map((t) => `${ms(t.commitLatencyMs?.p50)} / ${ms(t.commitLatencyMs?.p99)}`).join('; '),
+      `n = ${runs.map((t) => t.commitLatencyMs?.n ?? 0).join(' / ')}`,
+    ),
+  );
+  for (const t of runs) rows.push(...throughputDetailRows(t, raw));
+  const c = runs[0]!.crypto;
+  rows.push(
     row(
       s,
       'crypto per tx: SDK signTx / bench sign (cached key) / server verify / server import of a new signer key',
-      [t.crypto.sdkSignTxUs, t.crypto.cachedKeySignUs, t.crypto.serverVerifyUs, t.crypto.serverNewSignerUs]
+      [c.sdkSignTxUs, c.cachedKeySignUs, c.serverVerifyUs, c.serverNewSignerUs]
         .map((us) => `${int(us)} µs`)
         .join(' / '),
       'measured in the bench process before the cluster starts',
@@ -246,9 +106,6 @@ function throughputRows(t: ThroughputResult | undefined, raw: RawInsertResult | 
   );
   return rows;
 }
-
-const ms1 = (v: number | undefined): string =>
-  v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(1)} ms`;
 
 function streamsRows(r: StreamsResult): Row[] {
   const s = 'streams';
@@ -297,9 +154,7 @@ function rollingRows(r: RollingResult): Row[] {
   const s = 'rolling restart';
   const out: Row[] = [];
   for (const round of r.rounds) {
-    const kinds = Object.entries(round.load.failures)
-      .map(([k, v]) => `${k}: ${v}`)
-      .join(', ');
+    const kinds = failureKinds(round.load.failures);
     const ready = summarize(round.restarts.map((x) => x.readyMs));
     const stop = summarize(round.restarts.map((x) => x.stopMs));
     out.push(
@@ -431,10 +286,8 @@ function handoverRows(r: HandoverResult): Row[] {
 
 export function buildRows(r: BenchResults): Row[] {
   const rows: Row[] = [];
-  if (r.crash) rows.push(...crashRows(r.crash, r.hang));
-  if (r.hang) rows.push(...hangRows(r.hang, r.options.leaseTtlMs));
-  if (r.failoverLoad) rows.push(...loadRows(r.failoverLoad));
-  rows.push(...throughputRows(r.throughput, r.rawInsert));
+  rows.push(...failoverRows(r));
+  rows.push(...throughputRows(r.throughput ?? [], r.rawInsert));
   if (r.streams) rows.push(...streamsRows(r.streams));
   if (r.rolling) rows.push(...rollingRows(r.rolling));
   if (r.up) rows.push(...upRows(r.up, r.postgresStartMs));

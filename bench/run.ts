@@ -1,108 +1,32 @@
 /**
- * Baton benchmarks: failover after a killed or hung leader, committed throughput beside the raw
- * INSERT rate of the same PostgreSQL, and `baton up` start time. Everything runs on 127.0.0.1,
- * is bounded in count and time, and every process started is ended, also on failure or Ctrl-C.
- *
- *   node dist/bench/run.js [crash] [hang] [throughput] [streams] [rolling] [up] [--trials N] [--duration S]
+ * Baton benchmarks: failover after a SIGTERMed, killed or hung leader beside the etcd3 library's
+ * election recipe on a real etcd, committed throughput with 1, 3 and 5 replicas beside the raw
+ * INSERT rate of the same PostgreSQL, streams, rolling restarts and `baton up` start time, in one
+ * table. Everything runs on 127.0.0.1, is bounded in count and time, and every process started is
+ * ended, also on failure or Ctrl-C. Usage: bench/options.ts (or `npm run bench -- --help`).
  */
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { rawInsertBaseline } from './baseline-insert.js';
 import { Cleanups, installSignalHandlers } from './cleanups.js';
 import { BenchCluster } from './cluster.js';
 import { BenchEnv, snapshotCli } from './env.js';
 import { OthersMeter, machineBusyOver } from './cpu.js';
+import { etcd3Section } from './etcd-failover.js';
 import { crashSection, hangSection } from './failover.js';
+import { gracefulSection } from './graceful.js';
 import { assertSameAsSdk } from './keys.js';
 import { SteadyLoad } from './load.js';
+import { parseOptions, type BenchOptions, type Section } from './options.js';
 import { note } from './progress.js';
+import { writeReadme } from './readme.js';
 import { machine, markdown, writeJson, type BenchResults } from './report.js';
 import { buildRows } from './rows.js';
 import { rollingSection } from './rolling.js';
 import { streamsSection } from './streams.js';
 import { throughputSection } from './throughput.js';
+import { upSection } from './up.js';
 import { lanesSection } from './lanes.js';
 import { handoverSection } from './handover.js';
-import { upSection } from './up.js';
-
-const SECTIONS = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'up', 'lanes', 'handover'] as const;
-type Section = (typeof SECTIONS)[number];
-
-const USAGE = `usage: node dist/bench/run.js [${SECTIONS.join('|')} ...] [options]
-
-  --trials N        crash trials (default 20)
-  --hang-trials N   hang trials (default min(5, trials))
-  --duration S      throughput window in seconds (default 10; the raw INSERT baseline uses the same);
-                    also the load window of the streams section
-  --subscribers N   SDK block subscribers in the streams section (default 100)
-  --warmup S        load before the throughput window opens (default 5)
-  --lease-ttl MS    lane lease TTL of the failover clusters (default 3000)
-  --rate R          light load during failovers, the streams and the rolling restarts, tx/s (default 200)
-  --quiet-wait S    before each section, wait up to S seconds for other work on the machine to
-                    settle (other processes under 0.15 cores over 1 s); 0 disables (default 20)
-  --concurrency C   HTTP requests in flight in the throughput section (default 96)
-  --lanes N         lanes of the lanes section (default 1000)
-  --lane-trials N   SIGKILL trials of the lanes section (default 5)
-  --handover-trials N  operator handovers, priority changes and joins measured (default 10 each)
-  --keep            keep the temporary directory (replica and PostgreSQL logs) and print its path
-  --profile         run the throughput replicas under --cpu-prof and summarise where their CPU goes
-                    (profiling slows them down: use it to explain figures, not to report them)`;
-
-function positiveInt(value: string | undefined, name: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer in 1..${max}`);
-  return n;
-}
-
-function parse(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      trials: { type: 'string' },
-      'hang-trials': { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      'lease-ttl': { type: 'string' },
-      rate: { type: 'string' },
-      'quiet-wait': { type: 'string' },
-      concurrency: { type: 'string' },
-      subscribers: { type: 'string' },
-      lanes: { type: 'string' },
-      'lane-trials': { type: 'string' },
-      'handover-trials': { type: 'string' },
-      keep: { type: 'boolean' },
-      profile: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  for (const p of positionals) {
-    if (!(SECTIONS as readonly string[]).includes(p)) throw new Error(`unknown section "${p}"\n\n${USAGE}`);
-  }
-  const trials = positiveInt(values.trials, 'trials', 20, 1000);
-  return {
-    sections: new Set<Section>(positionals.length > 0 ? (positionals as Section[]) : SECTIONS),
-    trials,
-    hangTrials: positiveInt(values['hang-trials'], 'hang-trials', Math.min(5, trials), 100),
-    durationS: positiveInt(values.duration, 'duration', 10, 600),
-    warmupS: positiveInt(values.warmup, 'warmup', 5, 600),
-    leaseTtlMs: positiveInt(values['lease-ttl'], 'lease-ttl', 3000, 60_000),
-    rate: positiveInt(values.rate, 'rate', 200, 5000),
-    quietWaitS: values['quiet-wait'] === '0' ? 0 : positiveInt(values['quiet-wait'], 'quiet-wait', 20, 600),
-    concurrency: positiveInt(values.concurrency, 'concurrency', 96, 1024),
-    subscribers: positiveInt(values.subscribers, 'subscribers', 100, 1000),
-    lanes: positiveInt(values.lanes, 'lanes', 1000, 10_000),
-    laneTrials: positiveInt(values['lane-trials'], 'lane-trials', 5, 100),
-    handoverTrials: positiveInt(values['handover-trials'], 'handover-trials', 10, 100),
-    keep: values.keep === true,
-    profile: values.profile === true,
-  };
-}
 
 /** CPU used by processes outside the benchmark over the next second, in cores. */
 async function othersOverOneSecond(): Promise<number> {
@@ -127,10 +51,21 @@ async function waitQuiet(label: string, maxS: number): Promise<void> {
 const message = (error: unknown): string =>
   error instanceof Error ? (error.stack ?? error.message) : String(error);
 
+/** Runs one section; a failure is recorded (a FAILED row) and the run goes on with the next one. */
+async function attempt(results: BenchResults, name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    results.errors[name] = message(error);
+    note(`[${name}] failed: ${message(error)}`);
+  }
+}
+
+/** Graceful, crash and hang trials on one 3-replica cluster under a light, steady SDK load. */
 async function failoverSections(
   env: BenchEnv,
   cleanups: Cleanups,
-  opts: ReturnType<typeof parse>,
+  opts: BenchOptions,
   results: BenchResults,
 ): Promise<void> {
   note(`[failover] starting 3 replicas (lease TTL ${opts.leaseTtlMs} ms) and a ~${opts.rate} tx/s SDK load`);
@@ -152,24 +87,30 @@ async function failoverSections(
   try {
     await cluster.database(); // connected before the first trial, so it is not timed
     load.start();
+    // Graceful first: its count of failed client requests is then not blurred by the SDK
+    // retries of earlier crash or hang trials still in flight.
+    if (opts.sections.has('graceful')) {
+      await waitQuiet('graceful', opts.quietWaitS);
+      await attempt(results, 'graceful', async () => {
+        results.graceful = await gracefulSection(cluster, load, { trials: opts.trials, timeoutMs });
+      });
+    }
     if (opts.sections.has('crash')) {
       await waitQuiet('crash', opts.quietWaitS);
-      try {
+      await attempt(results, 'crash', async () => {
         results.crash = await crashSection(cluster, { trials: opts.trials, timeoutMs });
-      } catch (error) {
-        results.errors['crash'] = message(error);
-        note(`[crash] failed: ${message(error)}`);
-      }
+      });
     }
     if (opts.sections.has('hang')) {
       await waitQuiet('hang', opts.quietWaitS);
-      try {
-        results.hang = await hangSection(cluster, { trials: opts.hangTrials, timeoutMs });
-      } catch (error) {
-        for (const r of cluster.local.replicas) r.signal('SIGCONT');
-        results.errors['hang'] = message(error);
-        note(`[hang] failed: ${message(error)}`);
-      }
+      await attempt(results, 'hang', async () => {
+        try {
+          results.hang = await hangSection(cluster, { trials: opts.hangTrials, timeoutMs });
+        } catch (error) {
+          for (const r of cluster.local.replicas) r.signal('SIGCONT');
+          throw error;
+        }
+      });
     }
   } finally {
     results.failoverLoad = { ...(await load.stop()), ratePerSec: opts.rate };
@@ -178,8 +119,116 @@ async function failoverSections(
   }
 }
 
+/** The raw INSERT ceiling, then Baton's committed rate with each replica count in turn. */
+async function throughputSections(
+  env: BenchEnv,
+  cleanups: Cleanups,
+  opts: BenchOptions,
+  results: BenchResults,
+): Promise<void> {
+  await waitQuiet('throughput', opts.quietWaitS);
+  await attempt(results, 'throughput baseline', async () => {
+    results.rawInsert = await rawInsertBaseline(env, {
+      durationS: opts.durationS,
+      connections: 16,
+      bodyBytes: 300,
+    });
+  });
+  results.throughput = [];
+  for (const replicas of opts.replicas) {
+    await waitQuiet('throughput', opts.quietWaitS);
+    await attempt(results, `throughput, ${replicas} replicas`, async () => {
+      const run = await throughputSection(env, cleanups, {
+        durationS: opts.durationS,
+        warmupS: opts.warmupS,
+        replicas,
+        leaseTtlMs: opts.leaseTtlMs,
+        lane: 'main',
+        concurrency: opts.concurrency,
+        workers: 2,
+        presignRate: 6000,
+        keysPerWorker: 1000,
+        sampleEvery: 50,
+        ...(opts.profile ? { profileDir: join(env.dir, 'profiles', String(replicas)) } : {}),
+      });
+      results.throughput!.push(run);
+    });
+  }
+}
+
+async function postgresSections(
+  cleanups: Cleanups,
+  cliPath: string,
+  opts: BenchOptions,
+  results: BenchResults,
+): Promise<void> {
+  note('starting the embedded PostgreSQL (one server for the whole run)');
+  const env = await BenchEnv.start(cleanups, cliPath);
+  results.machine = { ...machine(env.serverVersion), busyBeforePct: results.machine.busyBeforePct };
+  results.postgresStartMs = env.startMs;
+  let failed = false;
+  try {
+    if (['graceful', 'crash', 'hang'].some((s) => opts.sections.has(s as Section))) {
+      await failoverSections(env, cleanups, opts, results);
+    }
+    if (opts.sections.has('throughput')) await throughputSections(env, cleanups, opts, results);
+    if (opts.sections.has('streams')) {
+      await waitQuiet('streams', opts.quietWaitS);
+      await attempt(results, 'streams', async () => {
+        results.streams = await streamsSection(env, cleanups, {
+          subscribers: opts.subscribers,
+          durationS: opts.durationS,
+          ratePerSec: opts.rate,
+          leaseTtlMs: opts.leaseTtlMs,
+          lane: 'main',
+        });
+      });
+    }
+    if (opts.sections.has('rolling')) {
+      await waitQuiet('rolling', opts.quietWaitS);
+      await attempt(results, 'rolling', async () => {
+        results.rolling = await rollingSection(env, cleanups, {
+          ratePerSec: opts.rate,
+          leaseTtlMs: opts.leaseTtlMs,
+          lane: 'main',
+          settleS: 2,
+        });
+      });
+    }
+    if (opts.sections.has('handover')) {
+      await waitQuiet('handover', opts.quietWaitS);
+      await attempt(results, 'handover', async () => {
+        results.handover = await handoverSection(env, cleanups, {
+          trials: opts.handoverTrials,
+          leaseTtlMs: opts.leaseTtlMs,
+          ratePerLane: 50,
+        });
+      });
+    }
+    if (opts.sections.has('lanes')) {
+      await waitQuiet('lanes', opts.quietWaitS);
+      await attempt(results, 'lanes', async () => {
+        results.lanes = await lanesSection(env, cleanups, {
+          lanes: opts.lanes,
+          replicas: 3,
+          trials: opts.laneTrials,
+          leaseTtlMs: opts.leaseTtlMs,
+          windowS: 10,
+        });
+      });
+    }
+  } catch (error) {
+    failed = true;
+    throw error;
+  } finally {
+    const keep = opts.keep || failed || Object.keys(results.errors).length > 0;
+    if (keep) note(`logs kept in ${env.dir}`);
+    await env.stop(keep);
+  }
+}
+
 async function main(): Promise<number> {
-  const opts = parse(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   const cleanups = new Cleanups();
   const removeHandlers = installSignalHandlers(cleanups);
   const results: BenchResults = {
@@ -188,9 +237,11 @@ async function main(): Promise<number> {
     options: {
       trials: opts.trials,
       hangTrials: opts.hangTrials,
+      etcdTrials: opts.etcdTrials,
       durationS: opts.durationS,
       warmupS: opts.warmupS,
       leaseTtlMs: opts.leaseTtlMs,
+      replicas: opts.replicas,
     },
     machine: machine('—'),
     errors: {},
@@ -200,125 +251,34 @@ async function main(): Promise<number> {
     await assertSameAsSdk();
     const cliPath = await snapshotCli(cleanups);
     results.machine.busyBeforePct = (await machineBusyOver(1000)) * 100;
-    const needsPostgres = ['crash', 'hang', 'throughput', 'streams', 'rolling', 'lanes', 'handover'].some(
-      (s) => opts.sections.has(s as Section),
-    );
-    if (needsPostgres) {
-      note('starting the embedded PostgreSQL (one server for the whole run)');
-      const env = await BenchEnv.start(cleanups, cliPath);
-      results.machine = { ...machine(env.serverVersion), busyBeforePct: results.machine.busyBeforePct };
-      results.postgresStartMs = env.startMs;
-      let failed = false;
-      try {
-        if (opts.sections.has('crash') || opts.sections.has('hang')) {
-          await failoverSections(env, cleanups, opts, results);
-        }
-        if (opts.sections.has('throughput')) {
-          await waitQuiet('throughput', opts.quietWaitS);
-          try {
-            results.rawInsert = await rawInsertBaseline(env, {
-              durationS: opts.durationS,
-              connections: 16,
-              bodyBytes: 300,
-            });
-          } catch (error) {
-            results.errors['throughput baseline'] = message(error);
-            note(`[throughput] baseline failed: ${message(error)}`);
-          }
-          await waitQuiet('throughput', opts.quietWaitS);
-          try {
-            results.throughput = await throughputSection(env, cleanups, {
-              durationS: opts.durationS,
-              warmupS: opts.warmupS,
-              replicas: 3,
-              leaseTtlMs: opts.leaseTtlMs,
-              lane: 'main',
-              concurrency: opts.concurrency,
-              workers: 2,
-              presignRate: 6000,
-              keysPerWorker: 1000,
-              sampleEvery: 50,
-              ...(opts.profile ? { profileDir: join(env.dir, 'profiles') } : {}),
-            });
-          } catch (error) {
-            results.errors['throughput'] = message(error);
-            note(`[throughput] failed: ${message(error)}`);
-          }
-        }
-        if (opts.sections.has('streams')) {
-          await waitQuiet('streams', opts.quietWaitS);
-          try {
-            results.streams = await streamsSection(env, cleanups, {
-              subscribers: opts.subscribers,
-              durationS: opts.durationS,
-              ratePerSec: opts.rate,
-              leaseTtlMs: opts.leaseTtlMs,
-              lane: 'main',
-            });
-          } catch (error) {
-            results.errors['streams'] = message(error);
-            note(`[streams] failed: ${message(error)}`);
-          }
-        }
-        if (opts.sections.has('rolling')) {
-          await waitQuiet('rolling', opts.quietWaitS);
-          try {
-            results.rolling = await rollingSection(env, cleanups, {
-              ratePerSec: opts.rate,
-              leaseTtlMs: opts.leaseTtlMs,
-              lane: 'main',
-              settleS: 2,
-            });
-          } catch (error) {
-            results.errors['rolling'] = message(error);
-            note(`[rolling] failed: ${message(error)}`);
-          }
-        }
-        if (opts.sections.has('lanes')) {
-          await waitQuiet('lanes', opts.quietWaitS);
-          try {
-            results.lanes = await lanesSection(env, cleanups, {
-              lanes: opts.lanes,
-              replicas: 3,
-              trials: opts.laneTrials,
-              leaseTtlMs: opts.leaseTtlMs,
-              windowS: 10,
-            });
-          } catch (error) {
-            results.errors['lanes'] = message(error);
-            note(`[lanes] failed: ${message(error)}`);
-          }
-        }
-        if (opts.sections.has('handover')) {
-          await waitQuiet('handover', opts.quietWaitS);
-          try {
-            results.handover = await handoverSection(env, cleanups, {
-              trials: opts.handoverTrials,
-              leaseTtlMs: opts.leaseTtlMs,
-              ratePerLane: 50,
-            });
-          } catch (error) {
-            results.errors['handover'] = message(error);
-            note(`[handover] failed: ${message(error)}`);
-          }
-        }
-      } catch (error) {
-        failed = true;
-        throw error;
-      } finally {
-        const keep = opts.keep || failed || Object.keys(results.errors).length > 0;
-        if (keep) note(`logs kept in ${env.dir}`);
-        await env.stop(keep);
-      }
-    }
+    const needsPostgres = [
+      'graceful',
+      'crash',
+      'hang',
+      'throughput',
+      'streams',
+      'rolling',
+      'handover',
+      'lanes',
+    ].some((s) => opts.sections.has(s as Section));
+    if (needsPostgres) await postgresSections(cleanups, cliPath, opts, results);
     if (opts.sections.has('up')) {
       await waitQuiet('up', opts.quietWaitS);
-      try {
+      await attempt(results, 'up', async () => {
         results.up = await upSection(cleanups, cliPath);
-      } catch (error) {
-        results.errors['up'] = message(error);
-        note(`[up] failed: ${message(error)}`);
-      }
+      });
+    }
+    // Last: with the library's default 60 s lease it is the longest section by far.
+    if (opts.sections.has('etcd3')) {
+      await waitQuiet('etcd3', opts.quietWaitS);
+      await attempt(results, 'etcd3', async () => {
+        results.etcd3 = await etcd3Section(cleanups, {
+          trials: opts.etcdTrials,
+          candidates: opts.candidates,
+          ttlS: opts.etcdTtlS,
+        });
+        results.machine.etcd = results.etcd3.etcdVersion;
+      });
     }
   } catch (error) {
     results.errors['run'] = message(error);
@@ -331,7 +291,12 @@ async function main(): Promise<number> {
   console.log(markdown(results, rows));
   const path = await writeJson(results, rows);
   note(`\nwrote ${path} (${((performance.now() - started) / 1000).toFixed(0)} s in all)`);
-  return Object.keys(results.errors).length > 0 ? 1 : 0;
+  const failed = Object.keys(results.errors).length > 0;
+  if (opts.writeReadme) {
+    if (failed) note('README.md left as it was: a section failed (see the FAILED rows)');
+    else note(`wrote the table into ${await writeReadme(results, rows)}`);
+  }
+  return failed ? 1 : 0;
 }
 
 main().then(
