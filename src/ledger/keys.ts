@@ -35,7 +35,10 @@ export function generateKeyPair(): KeyPair {
 export function publicKeyObject(hex: string): KeyObject {
   const raw = Buffer.from(hex, 'hex');
   if (raw.length !== 32) throw new Error('an ed25519 public key is 32 bytes');
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') },
+    format: 'jwk',
+  });
 }
 
 export function privateKeyObject(secretHex: string): KeyObject {

@@ -312,7 +312,11 @@ export class Replica {
     if (this.lanes.has(row.lane) || this.adding.has(row.lane)) return;
     this.adding.add(row.lane);
     try {
-      const follower = new LaneFollower(row.lane, this.followStore, this.config.logger.child({ lane: row.lane }));
+      const follower = new LaneFollower(
+        row.lane,
+        this.followStore,
+        this.config.logger.child({ lane: row.lane }),
+      );
       await follower.load();
       const app = appByName(row.app);
       this.wakers.set(row.lane, new Waker());
