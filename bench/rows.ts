@@ -9,8 +9,7 @@ import type { RollingResult } from './rolling.js';
 import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
-import type { LanesResult } from './lanes.js';
-import type { HandoverResult, PlannedGaps } from './handover.js';
+import { handoverRows, lanesRows } from './rows-placement.js';
 
 const replicaCpu = (t: ThroughputResult): number =>
   Object.entries(t.cpu).reduce((sum, [k, v]) => (k.startsWith('replica ') ? sum + v : sum), 0);
@@ -210,76 +209,6 @@ function upRows(u: UpResult, pgStartMs: number | undefined): Row[] {
       s,
       'SIGINT → exit (cold run / warm run), exit codes',
       `${secs(u.cold.stopMs)} / ${secs(u.warm.stopMs)}, ${u.cold.exitCode} / ${u.warm.exitCode}`,
-    ),
-  ];
-}
-
-function lanesRows(r: LanesResult): Row[] {
-  const s = `lanes (${int(r.lanes)} lanes, ${r.replicas} replicas)`;
-  const perRenew = (q: number): string => (q * (r.leaseTtlMs / 4 / 1000)).toFixed(2);
-  const rates = (x: LanesResult['rates']): string =>
-    x.perReplica
-      .map(
-        (p) => `${p.id} (${p.leads} led): renew ${p.renew.toFixed(2)}/s, acquire ${p.acquire.toFixed(1)}/s`,
-      )
-      .join('; ');
-  const maxRenew = Math.max(...r.rates.perReplica.map((p) => p.renew));
-  const baseRenew = Math.max(...r.baselineRates.perReplica.map((p) => p.renew));
-  const maxAcquire = Math.max(...r.rates.perReplica.map((p) => p.acquire));
-  const baseAcquire = Math.max(...r.baselineRates.perReplica.map((p) => p.acquire));
-  const all = r.takeoverAllLanes;
-  const lane = r.takeoverPerLane;
-  return [
-    row(s, 'replicas ready after spawn', secs(r.readyMs)),
-    row(s, 'every lane has a leader, after spawn', secs(r.electedMs)),
-    row(s, 'leadership spread evenly (⌊L/n⌋..⌈L/n⌉ each), after spawn', secs(r.spreadMs)),
-    row(s, 'lease queries per replica, per second', rates(r.rates), `1 lane: ${rates(r.baselineRates)}`),
-    row(
-      s,
-      'lease renew queries per renew period, busiest replica',
-      perRenew(maxRenew),
-      `1 lane: ${perRenew(baseRenew)}`,
-      'O(1): same as with 1 lane',
-      verdict(maxRenew <= baseRenew * 1.5 + 0.1 && maxAcquire <= baseAcquire * 1.5 + 1),
-    ),
-    row(
-      s,
-      `SIGKILL of a replica: every one of its lanes has a new leader, p50 / p99 / max over ${all?.n ?? 0} trials`,
-      all ? `${ms(all.p50)} / ${ms(all.p99)} / ${ms(all.max)}` : '—',
-      '',
-      '≤ 1 s at p99',
-      verdict(all ? all.p99 <= 1000 : undefined),
-    ),
-    row(
-      s,
-      `the same per lane (${lane?.n ?? 0} lanes), p50 / p99 / max`,
-      lane ? `${ms(lane.p50)} / ${ms(lane.p99)} / ${ms(lane.max)}` : '—',
-    ),
-  ];
-}
-
-function handoverRows(r: HandoverResult): Row[] {
-  const s = `planned moves (${r.lanes.length} lanes × ${r.ratePerLane} tx/s, 3 replicas)`;
-  const gapRow = (what: string, g: PlannedGaps): Row =>
-    row(
-      s,
-      `${what}: block gap of each lane moved, p50 / p99 / max (${g.moves} moves)`,
-      g.gaps ? `${ms(g.gaps.p50)} / ${ms(g.gaps.p99)} / ${ms(g.gaps.max)}` : '—',
-      '',
-      '< 100 ms at p99',
-      verdict(g.gaps ? g.gaps.p99 < 100 : undefined),
-    );
-  return [
-    gapRow(`operator handover ×${r.trials}`, r.handover),
-    gapRow(`priority change ×${r.trials}`, r.priority),
-    gapRow(`replica join ×${r.trials}`, r.join),
-    row(
-      s,
-      'client submissions failed during the moves',
-      `${r.load.failed} of ${int(r.load.submitted)}`,
-      '',
-      '0',
-      verdict(r.load.failed === 0),
     ),
   ];
 }
