@@ -23,6 +23,8 @@ export interface LocalClusterOptions {
   entry?: string[];
   onLogLine?: (line: Record<string, unknown>) => void;
   onExit?: (id: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** The database URL replica `id` connects to (e.g. through a fault-injecting proxy); default `url`. */
+  databaseUrlFor?: (id: string, url: string) => string;
 }
 
 /** N replica processes on this machine, with an embedded PostgreSQL unless given a database. */
@@ -90,7 +92,7 @@ export class LocalCluster {
     const replicaOptions: ReplicaProcessOptions = {
       id,
       port,
-      databaseUrl: this.databaseUrl,
+      databaseUrl: options.databaseUrlFor?.(id, this.databaseUrl) ?? this.databaseUrl,
       lanes: options.lanes,
       leaseTtlMs: options.leaseTtlMs,
       extraArgs: ['--admin-token-file', this.adminTokenFile, ...(options.replicaArgs ?? [])],
