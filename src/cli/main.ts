@@ -1,5 +1,6 @@
 import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
+import { CHAOS_HELP, chaosCommand } from './chaos.js';
 import { NODE_HELP, nodeCommand } from './node.js';
 import { STATUS_HELP, statusCommand } from './status.js';
 import { UP_HELP, upCommand } from './up.js';
@@ -12,6 +13,7 @@ commands:
   up       start a local cluster: embedded PostgreSQL + N replicas, in the foreground
   node     run one replica against a PostgreSQL database (production)
   status   show the replicas and lanes of a running cluster
+  chaos    inject faults under a seeded workload and check the invariants
 
 "baton <command> --help" describes each command.`;
 
@@ -19,6 +21,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   up: { run: upCommand, help: UP_HELP },
   node: { run: nodeCommand, help: NODE_HELP },
   status: { run: statusCommand, help: STATUS_HELP },
+  chaos: { run: chaosCommand, help: CHAOS_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {
