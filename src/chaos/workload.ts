@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import {
+  BatonClient,
   BatonError,
   createClient,
   generateKeyPair,
@@ -65,14 +66,17 @@ export class Workload {
     const { options } = this;
     const signal = this.controller.signal;
     const name = `c${index + 1}`;
-    const endpoints = [...options.endpoints.slice(index), ...options.endpoints.slice(0, index)];
     // Generous retries: a database restart or a failover should end in an answer, not "unknown".
-    const sdk = createClient({
-      endpoints,
-      attempts: 60,
-      timeoutMs: 2_500,
-      backoffMs: { base: 50, cap: 1_000 },
-    });
+    // An SDK client sticks to the replica that last answered, so clients drift together onto one
+    // replica and a fault there would stall them all; a fresh client per operation starts each at
+    // a random replica, as many independent clients would.
+    const sdk = (): BatonClient =>
+      createClient({
+        endpoints: [...options.endpoints],
+        attempts: 60,
+        timeoutMs: 2_500,
+        backoffMs: { base: 50, cap: 1_000 },
+      });
     const sent: Sent[] = [];
     const periodMs = (1_000 * options.clients) / options.ratePerSec;
     let next = Date.now() + rng.next() * periodMs;
@@ -110,7 +114,7 @@ export class Workload {
       }
       const op = options.history.invoke({ client: name, lane, id: tx.id, kind, from: key.publicKey, args });
       try {
-        const answer = await sdk.submitSigned(lane, tx, { signal });
+        const answer = await sdk().submitSigned(lane, tx, { signal });
         options.history.complete(op, 'ok', { status: answer.status });
         if (kind === 'faucet' || kind === 'transfer') {
           sent.push({ lane, tx, kind, args });

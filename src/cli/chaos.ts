@@ -132,7 +132,7 @@ export async function chaosCommand(argv: string[]): Promise<void> {
         console.log(`${clock(event.startedAt, total)} fault #${event.index} ${event.kind}…`);
         return;
       }
-      const at = clock(event.healedAt ?? event.startedAt, total);
+      const at = clock(event.recoveredAt ?? event.healedAt ?? event.startedAt, total);
       if (event.outcome !== 'fired') {
         console.log(
           `${at} fault #${event.index} ${event.kind} ${event.outcome}: ${event.note ?? event.detail}`,
