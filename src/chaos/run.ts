@@ -121,8 +121,8 @@ export async function runChaos(
   let clean = false;
   try {
     // The workload starts with the clock: the run's times count from here.
-    await workload.start();
-    streams.start();
+    await workload.start(signal);
+    streams.start(signal);
     sampling = sampleLoop(
       target,
       samples,

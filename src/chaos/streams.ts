@@ -29,7 +29,9 @@ export class StreamWatch {
     setMaxListeners(0, this.controller.signal);
   }
 
-  start(): void {
+  /** Starts every subscriber; they run until `stop()` or until `signal` aborts. */
+  start(signal?: AbortSignal): void {
+    signal?.addEventListener('abort', () => this.controller.abort(signal.reason), { once: true });
     const { options } = this;
     let n = 0;
     for (const lane of options.lanes) {

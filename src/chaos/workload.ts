@@ -50,7 +50,9 @@ export class Workload {
     return this.keys.map((k) => k.publicKey);
   }
 
-  async start(): Promise<void> {
+  /** Starts every client; they run until `stop()` or until `signal` aborts. */
+  async start(signal?: AbortSignal): Promise<void> {
+    signal?.addEventListener('abort', () => this.controller.abort(signal.reason), { once: true });
     const { options } = this;
     this.keys = await Promise.all(Array.from({ length: options.clients }, () => generateKeyPair()));
     this.loops = this.keys.map((key, i) => this.client(i, key, options.rng.fork(`client-${i}`)));
