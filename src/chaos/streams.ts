@@ -3,6 +3,7 @@ import { createClient } from '../client/index.js';
 import { sleep } from '../time.js';
 import type { History, StreamRecord } from './history.js';
 import type { Random } from './random.js';
+import { rawSubscribe } from './raw-stream.js';
 
 export interface StreamWatchOptions {
   endpoints: readonly string[];
@@ -35,6 +36,10 @@ export class StreamWatch {
     const { options } = this;
     let n = 0;
     for (const lane of options.lanes) {
+      const raw: StreamRecord = { subscriber: `raw-${lane}`, lane, after: 0, startedAt: 0, blocks: [] };
+      this.records.push(raw);
+      const rawOptions = { lane, endpoints: options.endpoints, history: options.history, idleMs: 12_000 };
+      this.tasks.push(rawSubscribe(rawOptions, raw, this.controller.signal));
       for (let i = 0; i < options.perLane; i++) {
         const index = n++;
         const delayMs = i === 0 ? 0 : options.rng.int(2_000, 15_000);
