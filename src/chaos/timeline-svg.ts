@@ -2,7 +2,9 @@ import type { FaultEvent } from './faults.js';
 import type { Timeline } from './timeline.js';
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#9c755f', '#ff9da7'];
-const WIDTH = 1200;
+/** At least this wide; long runs get 8 px per second, up to MAX_WIDTH, so faults stay apart. */
+const MIN_WIDTH = 1200;
+const MAX_WIDTH = 4_000;
 const LEFT = 110;
 const RIGHT = 20;
 
@@ -28,7 +30,8 @@ export interface SvgInput {
  */
 export function timelineSvg({ title, timeline, faults, replicas }: SvgInput): string {
   const endMs = Math.max(1_000, timeline.endMs);
-  const plot = WIDTH - LEFT - RIGHT;
+  const width = Math.round(Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, LEFT + RIGHT + (endMs / 1_000) * 8)));
+  const plot = width - LEFT - RIGHT;
   const x = (ms: number): number => LEFT + (Math.max(0, Math.min(endMs, ms)) / endMs) * plot;
   const color = (id: string | null): string => {
     if (id === null) return '#dddddd';
@@ -103,7 +106,7 @@ export function timelineSvg({ title, timeline, faults, replicas }: SvgInput): st
   out.push(`<text x="8" y="${chartTop + 12}" font-size="12">per second</text>`);
   out.push(`<text x="8" y="${chartTop + 26}" font-size="10" fill="#555">peak ${peak}</text>`);
   out.push(
-    `<line x1="${LEFT}" y1="${chartTop + chartHeight}" x2="${WIDTH - RIGHT}" y2="${chartTop + chartHeight}" stroke="#999"/>`,
+    `<line x1="${LEFT}" y1="${chartTop + chartHeight}" x2="${width - RIGHT}" y2="${chartTop + chartHeight}" stroke="#999"/>`,
   );
   if (committed.length > 0) {
     out.push(
@@ -171,8 +174,8 @@ export function timelineSvg({ title, timeline, faults, replicas }: SvgInput): st
   }
   const height = y + 16;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
-    `<rect width="${WIDTH}" height="${height}" fill="white"/>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
     ...windows,
     ...out,
     ...legend,
