@@ -48,6 +48,11 @@ export interface ChaosReport {
   timeline: Timeline;
   /** Replica and PostgreSQL logs of a local cluster. */
   logs: string | null;
+  /**
+   * Not violations, but worth a look: lanes that went long without blocks across a change of
+   * leader, and faults the cluster was slow to recover from (timings are noisy on shared CPUs).
+   */
+  warnings: string[];
 }
 
 export interface ReportInput {
@@ -152,7 +157,32 @@ export function buildReport(input: ReportInput): ChaosReport {
     })),
     timeline,
     logs: input.dataDir ? join(input.dataDir, 'logs') : null,
+    warnings: warnings(options, timeline, input.faults),
   };
+}
+
+/** Gaps and recoveries far beyond the design's targets (failover within a lease TTL, database back within 5 s). */
+function warnings(options: ChaosOptions, timeline: Timeline, faults: readonly FaultEvent[]): string[] {
+  const limit = Math.max(5_000, 3 * options.leaseTtlMs);
+  const out: string[] = [];
+  for (const lane of timeline.lanes) {
+    for (const f of lane.failovers) {
+      if (f.gapMs > limit) {
+        out.push(
+          `lane ${lane.lane}: no block for ${f.gapMs} ms before ${f.to} took over with term ${f.toTerm} at ${(f.at / 1_000).toFixed(1)} s` +
+            (f.fault !== undefined ? ` (after fault #${f.fault})` : ''),
+        );
+      }
+    }
+  }
+  for (const f of faults) {
+    if (f.recoveredAt !== undefined && f.healedAt !== undefined && f.recoveredAt - f.healedAt > 2 * limit) {
+      out.push(
+        `fault #${f.index} (${f.kind}): the cluster took ${f.recoveredAt - f.healedAt} ms to recover after healing`,
+      );
+    }
+  }
+  return out;
 }
 
 function table(head: string[], rows: Array<Array<string | number>>): string {
@@ -182,6 +212,7 @@ export function reportMarkdown(r: ChaosReport): string {
       ? 'No invariant was violated: no fork, gap or block under a fenced term; every acknowledged transaction committed exactly once; state equals a replay of the committed transactions; supply conserved; every stream gapless and without repeats; every replica agrees with the database.'
       : r.violations.map((v) => `- **${describeViolation(v)}**`).join('\n'),
     '',
+    ...(r.warnings.length > 0 ? ['## Warnings', '', ...r.warnings.map((w) => `- ${w}`), ''] : []),
     '## Faults',
     '',
     `Enabled: ${r.faults.enabled.join(', ') || 'none'}.`,

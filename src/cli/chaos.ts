@@ -170,6 +170,7 @@ export async function chaosCommand(argv: string[]): Promise<void> {
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
     console.log(`baton chaos: faults fired: ${fired || 'none'}`);
+    for (const w of report.warnings) console.log(`baton chaos: warning: ${w}`);
     console.log(
       `baton chaos: ${report.ops.total} operations (${report.ops.outcomes.ok} ok, ${report.ops.outcomes.failed} failed, ${report.ops.outcomes.unknown} unknown); ` +
         report.lanes.map((l) => `${l.lane} height ${l.height}`).join(', '),

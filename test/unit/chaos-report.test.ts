@@ -99,6 +99,7 @@ test('the report: failovers with their gap and fault, outcomes, the command that
     dataDir: '/tmp/x/cluster',
   });
   assert.equal(report.verdict, 'clean');
+  assert.deepEqual(report.warnings, []);
   assert.deepEqual(report.faults.fired, { 'kill-leader': 1 });
   assert.deepEqual(report.ops.outcomes, { ok: 2, failed: 1, unknown: 1 });
   assert.equal(report.lanes[0]!.terms, 2);
@@ -156,4 +157,28 @@ test('a report with violations says so, one line each', () => {
   assert.match(md, /1 violations/);
   assert.match(md, /- \*\*lost-ack \[main\]: faucet t9 was acknowledged but is in no block\*\*/);
   assert.match(md, /skipped postgres-restart: attached/);
+});
+
+test('a lane long without blocks across a change of leader is a warning, not a violation', () => {
+  const slow = ledger();
+  for (const b of slow.blocks) if (b.term === 2) b.time += 8_000;
+  const report = buildReport({
+    options,
+    startedAt: new Date(START).toISOString(),
+    endedAt: 20_000,
+    kinds: [],
+    skipped: [],
+    faults: [fault],
+    ops: [],
+    streams: [],
+    ledgers: [slow],
+    samples: [],
+    violations: [],
+    dataDir: null,
+  });
+  assert.equal(report.verdict, 'clean');
+  assert.deepEqual(report.warnings, [
+    'lane main: no block for 8600 ms before r2 took over with term 2 at 12.6 s (after fault #1)',
+  ]);
+  assert.match(reportMarkdown(report), /## Warnings\n\n- lane main: no block for 8600 ms/);
 });
