@@ -68,7 +68,11 @@ describe('baton chaos', () => {
     assert.equal(run.code, 0, run.output);
     assert.match(run.output, new RegExp(`seed ${seed}: no invariant violated`));
     assert.match(run.output, /fault #1 /, 'one line per fault');
-    assert.match(run.output, /ops ok \d+ failed \d+ unknown \d+ · main r\d/, 'periodic status lines');
+    assert.match(
+      run.output,
+      /ops ok \d+ failed \d+ unknown \d+ · main (r\d|-) t\d+ h\d+/,
+      'periodic status lines',
+    );
 
     const report = await readReport(dir);
     assert.equal(report.seed, Number(seed));
