@@ -1,5 +1,6 @@
 import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
+import { CHAOS_HELP, chaosCommand } from './chaos.js';
 import { NODE_HELP, nodeCommand } from './node.js';
 import { STATUS_HELP, statusCommand } from './status.js';
 import { UP_HELP, upCommand } from './up.js';
@@ -26,6 +27,7 @@ commands:
   drain    drain one replica (hand its lanes over, then exit)
   lanes    create lanes at run time
   priority set a replica's leadership priority
+  chaos    inject faults under a seeded workload and check the invariants
 
 "baton <command> --help" describes each command.`;
 
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   drain: { run: drainCommand, help: DRAIN_HELP },
   lanes: { run: lanesCommand, help: LANES_HELP },
   priority: { run: priorityCommand, help: PRIORITY_HELP },
+  chaos: { run: chaosCommand, help: CHAOS_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -28,6 +28,8 @@ export interface LocalClusterOptions {
   onExit?: (id: string, code: number | null, signal: NodeJS.Signals | null) => void;
   /** Supervise the replicas: restart on exit or failed liveness, with back-off (off by default). */
   watchdog?: Partial<WatchdogOptions>;
+  /** The database URL replica `id` connects to (e.g. through a fault-injecting proxy); default `url`. */
+  databaseUrlFor?: (id: string, url: string) => string;
 }
 
 /** N replica processes on this machine, with an embedded PostgreSQL unless given a database. */
@@ -99,7 +101,7 @@ export class LocalCluster {
     const replicaOptions: ReplicaProcessOptions = {
       id,
       port,
-      databaseUrl: this.databaseUrl,
+      databaseUrl: options.databaseUrlFor?.(id, this.databaseUrl) ?? this.databaseUrl,
       lanes: options.lanes,
       leaseTtlMs: options.leaseTtlMs,
       extraArgs: [

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import { DedicatedConnection } from '../db/dedicated.js';
@@ -125,7 +126,7 @@ export class PostgresElector implements Elector {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const offUp = this.conn.events.on('up', () => void this.onSessionUp(signal));
+    const offUp = this.conn.events.on('up', ({ client }) => void this.onSessionUp(client, signal));
     const offDown = this.conn.events.on('down', ({ error }) => this.onSessionDown(error));
     const connection = this.conn.run(signal);
     // Deadlines are enforced on their own timer: a tick can be stuck on a hung query.
@@ -145,7 +146,7 @@ export class PostgresElector implements Elector {
     }
   }
 
-  private async onSessionUp(signal: AbortSignal): Promise<void> {
+  private async onSessionUp(client: pg.Client, signal: AbortSignal): Promise<void> {
     try {
       const { rows } = await this.conn.query<{ pid: number; started: string }>(
         `SELECT pid, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
@@ -156,7 +157,10 @@ export class PostgresElector implements Elector {
       this.session = { pid: row.pid, started: row.started };
       this.events.emit('session:up', { sessionId: `${row.pid}@${row.started}` });
     } catch (error) {
-      this.options.logger.warn('elector session setup failed', { error });
+      // The connection may well stay up (a query timeout does not end it), and `run` only sets
+      // up a session on a new connection: without a new one this replica would never campaign.
+      this.options.logger.warn('elector session setup failed; reconnecting', { error });
+      if (!signal.aborted) await this.conn.restart(client);
     }
   }
 

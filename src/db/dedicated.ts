@@ -38,9 +38,10 @@ export class DedicatedConnection {
     return client.query<R>(text, values);
   }
 
-  /** Ends the current connection; `run` reconnects. */
-  async restart(): Promise<void> {
+  /** Ends the current connection (only if it is still `expected`, when given); `run` reconnects. */
+  async restart(expected?: pg.Client): Promise<void> {
     const client = this.client;
+    if (expected && client !== expected) return;
     this.client = null;
     if (client) await closeClient(client);
   }

@@ -216,7 +216,10 @@ export class Leadership {
       signal,
     );
     log.info('stopped leading lane', { exit });
-    if (exit === 'fenced') await elector.resign(lane);
+    // 'lost': the loop could not prove its term just before a commit, but the elector may still
+    // hold (and go on renewing) the lease if the renewal landed a moment later; without a loop
+    // for it the lane would then be orphaned. Give it up so a new term takes it.
+    if (exit === 'fenced' || exit === 'lost') await elector.resign(lane);
   }
 
   private async claim(lane: string, term: number, signal: AbortSignal): Promise<boolean> {
