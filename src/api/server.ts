@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isConnectionError } from '../db/pool.js';
 import type { ApiContext } from './context.js';
-import { requestUrl, sendError } from './http.js';
+import { refuseSocket, requestUrl, sendError } from './http.js';
 import { route } from './routes.js';
 import { settlesWithin } from '../time.js';
 
@@ -66,6 +67,10 @@ export async function startApiServer(
   const server = createServer(
     { keepAliveTimeout: 65_000, requestTimeout: 30_000 },
     (req, res) => void handle(req, res),
+  );
+  // Without this listener Node drops CONNECT requests without an answer.
+  server.on('connect', (_req, socket: Duplex) =>
+    refuseSocket(socket, new BatonError('method_not_allowed', 'CONNECT is not supported')),
   );
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end(CLIENT_ERROR_RESPONSE);

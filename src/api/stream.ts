@@ -55,6 +55,10 @@ export class StreamHub {
     private readonly logger: Logger,
     private readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
   ) {
+    // A handshake ws refuses (bad key, version, upgrade header) is answered like any other error.
+    this.wss.on('wsClientError', (error, socket) =>
+      refuseSocket(socket, new BatonError('bad_request', `invalid WebSocket handshake: ${error.message}`)),
+    );
     for (const [lane, { follower }] of lanes) {
       this.unsubscribe.push(
         follower.events.on('block', () => {
@@ -104,6 +108,7 @@ export class StreamHub {
       const url = requestUrl(req.url);
       const match = STREAM_PATH.exec(url.pathname);
       if (!match) throw new BatonError('not_found');
+      if (req.method !== 'GET') throw new BatonError('method_not_allowed');
       if (!this.accepting) throw new BatonError('draining');
       lane = pathSegment(match[1]!);
       follower = findLane(this.lanes, lane).follower;

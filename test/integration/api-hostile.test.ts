@@ -159,6 +159,11 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
       request: () => Promise<Answer>;
     }
 
+    const WS_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+    const handshake = (method: string, headers: Record<string, string>) =>
+      send(baseUrl, method, `/v1/lanes/${LANE}/stream`, {
+        headers: { connection: 'upgrade', upgrade: 'websocket', ...headers },
+      });
     const deep = (levels: number, closed: boolean) => '['.repeat(levels) + (closed ? ']'.repeat(levels) : '');
     const sig0 = '0'.repeat(128);
 
@@ -493,6 +498,37 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
         status: 400,
         code: 'bad_request',
         request: () => rawRequest(baseUrl, 'GET /v1/lanes/%E0%A4%A/blocks HTTP/1.1'),
+      },
+      // Requests Node answers by itself unless told otherwise, outside the error contract.
+      {
+        name: 'CONNECT',
+        status: 405,
+        code: 'method_not_allowed',
+        request: () => rawRequest(baseUrl, 'CONNECT replica:443 HTTP/1.1'),
+      },
+      {
+        name: 'a WebSocket handshake on the stream route without a key',
+        status: 400,
+        code: 'bad_request',
+        request: () => handshake('GET', { 'sec-websocket-version': '13' }),
+      },
+      {
+        name: 'a WebSocket handshake on the stream route with an unknown version',
+        status: 400,
+        code: 'bad_request',
+        request: () => handshake('GET', { 'sec-websocket-key': WS_KEY, 'sec-websocket-version': '99' }),
+      },
+      {
+        name: 'a WebSocket handshake on the stream route by POST',
+        status: 405,
+        code: 'method_not_allowed',
+        request: () => handshake('POST', { 'sec-websocket-key': WS_KEY, 'sec-websocket-version': '13' }),
+      },
+      {
+        name: 'an upgrade to h2c on the stream route',
+        status: 400,
+        code: 'bad_request',
+        request: () => handshake('GET', { upgrade: 'h2c' }),
       },
       { name: 'an unknown route', status: 404, code: 'not_found', request: () => get('/nope') },
       { name: 'an unknown v1 route', status: 404, code: 'not_found', request: () => get('/v1/nope') },
