@@ -68,6 +68,12 @@ export async function startApiServer(
     { keepAliveTimeout: 65_000, requestTimeout: 30_000 },
     (req, res) => void handle(req, res),
   );
+  // Without this listener Node answers any Expect other than 100-continue itself, with an
+  // empty 417 outside the error contract.
+  server.on('checkExpectation', (_req, res: ServerResponse) => {
+    res.setHeader('x-baton-replica', ctx.replicaId);
+    sendError(res, new BatonError('expectation_failed'));
+  });
   // Without this listener Node drops CONNECT requests without an answer.
   server.on('connect', (_req, socket: Duplex) =>
     refuseSocket(socket, new BatonError('method_not_allowed', 'CONNECT is not supported')),

@@ -501,6 +501,12 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
       },
       // Requests Node answers by itself unless told otherwise, outside the error contract.
       {
+        name: 'an Expect header other than 100-continue',
+        status: 417,
+        code: 'expectation_failed',
+        request: () => post(TXS, '{}', { headers: { expect: 'nonsense' } }),
+      },
+      {
         name: 'CONNECT',
         status: 405,
         code: 'method_not_allowed',
