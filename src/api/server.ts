@@ -47,6 +47,11 @@ export async function startApiServer(
     res.setHeader('access-control-allow-origin', '*');
     res.setHeader('access-control-expose-headers', 'x-baton-replica');
     if (closing) res.setHeader('connection', 'close');
+    // Checked here rather than by Node (requireHostHeader), whose 400 has no coded body.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      sendError(res, new BatonError('bad_request', 'an HTTP/1.1 request needs a Host header'));
+      return;
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'access-control-allow-methods': 'GET, POST, OPTIONS',
@@ -65,7 +70,7 @@ export async function startApiServer(
     }
   };
   const server = createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 30_000 },
+    { keepAliveTimeout: 65_000, requestTimeout: 30_000, requireHostHeader: false },
     (req, res) => void handle(req, res),
   );
   // Without this listener Node answers any Expect other than 100-continue itself, with an

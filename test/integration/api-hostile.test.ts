@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { json, rawRequest, send, type Answer, type SendOptions } from '../helpers/http.js';
+import { json, rawExchange, rawRequest, send, type Answer, type SendOptions } from '../helpers/http.js';
 import { TestPostgres, withClient } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 import { startReplica, type Replica } from '../../src/node/replica.js';
@@ -505,6 +505,12 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
         status: 417,
         code: 'expectation_failed',
         request: () => post(TXS, '{}', { headers: { expect: 'nonsense' } }),
+      },
+      {
+        name: 'an HTTP/1.1 request without a Host header',
+        status: 400,
+        code: 'bad_request',
+        request: () => rawExchange(baseUrl, 'GET /livez HTTP/1.1\r\nconnection: close\r\n\r\n'),
       },
       {
         name: 'CONNECT',
