@@ -24,8 +24,8 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /**
  * One HTTP request with node:http, so paths go out byte for byte and a server that answers
  * early and closes (413) is handled: writing stops once the answer arrives, and errors on the
- * socket after the answer are ignored. An accepted protocol upgrade (101) is answered as such
- * and its socket closed.
+ * socket after the answer are ignored. An accepted protocol upgrade (101) or tunnel (CONNECT
+ * 200) is answered as such and its socket closed.
  */
 export function send(
   baseUrl: string,
@@ -71,6 +71,21 @@ export function send(
       socket.destroy();
       resolve({ status: res.statusCode ?? 0, headers: res.headers, text: '' });
     });
+    // Node hands over the socket of any answer to CONNECT, with the body unread.
+    req.on('connect', (res, socket, head) => {
+      answered = true;
+      const chunks: Buffer[] = [head];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', () => undefined);
+      socket.on('close', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString(),
+        }),
+      );
+      if (res.statusCode === 200) socket.destroy();
+    });
     req.on('error', (error) => {
       if (!answered) reject(error);
     });
@@ -88,8 +103,13 @@ export function send(
         if (answered || req.destroyed) return;
         if (!req.write(body.subarray(offset, offset + step))) {
           await new Promise<void>((r) => {
-            req.once('drain', r);
-            req.once('close', r);
+            const done = () => {
+              req.off('drain', done);
+              req.off('close', done);
+              r();
+            };
+            req.once('drain', done);
+            req.once('close', done);
           });
         }
       }
