@@ -7,12 +7,15 @@ import { usePostgresPerFile } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 import { json, rawExchange, send, type Answer } from '../helpers/http.js';
 import { contractViolation, errorCode } from '../helpers/api-answers.js';
-import { ledgerSnapshot } from '../helpers/ledger-snapshot.js';
+import { ledgerSnapshot, type LedgerSnapshot } from '../helpers/ledger-snapshot.js';
 import { LANES } from '../helpers/fuzz-values.js';
 import { expectedRead, readArb, readShown } from '../helpers/fuzz-reads.js';
 import { KEYS } from '../helpers/fuzz-keys.js';
 import { httpCaseArb, submitCaseArb } from '../helpers/fuzz-http.js';
 import { rawCaseArb } from '../helpers/fuzz-raw.js';
+import { signedSpecArb } from '../helpers/fuzz-envelopes.js';
+import { buildSigned } from '../helpers/signed-case.js';
+import { refusalReason, replayToken, type CommittedTx } from '../helpers/token-model.js';
 import { startReplica, type Replica } from '../../src/node/replica.js';
 import { replicaConfig } from '../../src/node/config.js';
 import { createLogger } from '../../src/log.js';
@@ -208,9 +211,99 @@ describe('API fuzzing (fast-check, real PostgreSQL, in-process replica)', () => 
     );
   });
 
+  it('signed envelopes with edge values: accepted exactly when valid, and only accepted ones change state', async () => {
+    loggedErrors.length = 0;
+    const before = await ledgerSnapshot(db);
+    const known = new Set(before.txs.map((t) => t.id));
+    const refused = new Set<string>();
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(signedSpecArb, async (spec) => {
+        const c = await buildSigned(spec);
+        const reason = refusalReason(c.wire, c.urlLane, LANES, c.signatureOk);
+        const verdict = reason === undefined ? 'must be accepted' : `must be refused (${reason})`;
+        const what = `${verdict}: POST /v1/lanes/${c.urlLane}/txs ${c.wire}`;
+        let firstCode: string | undefined;
+        for (let attempt = 0; attempt < (c.repeat ? 2 : 1); attempt++) {
+          const answer = await answerOf(
+            send(baseUrl, 'POST', `/v1/lanes/${c.urlLane}/txs`, { body: c.wire }),
+          );
+          assertContract(answer, 'POST', what);
+          if (reason === undefined) {
+            // A transaction the ledger already holds is recognised (200), never stored twice.
+            const again = known.has(c.id);
+            assert.equal(answer.status, again ? 200 : 202, `${what} → ${answer.status} ${answer.text}`);
+            const payload = json(answer) as { id: string; status: string };
+            if (again) assert.equal(payload.id, c.id);
+            else assert.deepEqual(payload, { id: c.id, status: 'pending' });
+            known.add(c.id);
+            accepted++;
+          } else {
+            assert.ok(answer.status >= 400, `${what} → ${answer.status} ${answer.text}`);
+            if (attempt === 0) firstCode = errorCode(answer);
+            else assert.equal(errorCode(answer), firstCode, `${what}: refused the same way twice`);
+            refused.add(c.id);
+          }
+        }
+        await assertAlive();
+      }),
+      // Cases change the ledger, so a shrunk case would meet another state: report the first failure as is.
+      { ...options(5, 400), endOnFailure: true },
+    );
+
+    // Every 2xx-accepted transaction commits; nothing else is stored.
+    await waitCommitted(known);
+    const after = await ledgerSnapshot(db);
+    const stored = new Set(after.txs.map((t) => t.id));
+    assert.deepEqual(
+      [...stored].sort(),
+      [...known].sort(),
+      'the ledger holds exactly the accepted transactions',
+    );
+    const refusedOnly = [...refused].filter((id) => !known.has(id));
+    assert.deepEqual(
+      refusedOnly.filter((id) => stored.has(id)),
+      [],
+      'no refused transaction left a row',
+    );
+    assert.ok(accepted > 0 && refusedOnly.length > 0, 'the generator made both valid and invalid cases');
+    const earlier = after.blocks.filter((b) =>
+      before.blocks.some((o) => o.lane === b.lane && o.height === b.height),
+    );
+    assert.deepEqual(earlier, before.blocks, 'the blocks from before are untouched');
+    const { rows } = await db.query<CommittedTx>(
+      'SELECT lane, body, ok, error FROM baton_txs WHERE height IS NOT NULL ORDER BY lane, height, idx',
+    );
+    const replay = replayToken(rows);
+    assert.deepEqual(replay.wrongOutcomes, [], 'every committed outcome is what the token app decides');
+    assert.deepEqual(
+      new Map(after.state.map((r) => [`${r.lane}/${r.key}`, r.value])),
+      replay.state,
+      'the state is exactly what the committed transactions wrote',
+    );
+    for (const lane of LANES) {
+      const supply = after.state.find((r) => r.lane === lane && r.key === 'supply')?.value;
+      assert.equal(supply, replay.faucets.get(lane) ?? 0, `${lane}: supply = committed faucet amounts`);
+    }
+    assertChain(after);
+    assertNoErrorLogged();
+  });
+
   it('after all of it the replica still stops gracefully, within its drain timeout', async () => {
     // A socket left open by some request would hold the server's close, and the stop, for ever.
     assert.ok(await settlesWithin(replica.stop(), 15_000), 'stop() completes');
     assertNoErrorLogged();
   });
 });
+
+/** Per lane, heights 1..n with no gap. */
+function assertChain(ledger: LedgerSnapshot): void {
+  for (const lane of LANES) {
+    const heights = ledger.blocks.filter((b) => b.lane === lane).map((b) => b.height);
+    assert.deepEqual(
+      heights,
+      heights.map((_, i) => i + 1),
+      `${lane}: heights 1..n`,
+    );
+  }
+}
