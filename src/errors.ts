@@ -19,6 +19,7 @@ export const ERRORS = {
   bad_request: { status: 400, message: 'the request is invalid' },
   not_found: { status: 404, message: 'not found' },
   method_not_allowed: { status: 405, message: 'method not allowed' },
+  expectation_failed: { status: 417, message: 'the only supported expectation is 100-continue' },
   unauthorized: { status: 401, message: 'a valid bearer token is required' },
   overloaded: { status: 503, message: 'the replica is overloaded, retry shortly' },
   unavailable: { status: 503, message: 'the database is unavailable, retry shortly' },

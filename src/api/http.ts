@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { BatonError } from '../errors.js';
 import { LANE_NAME } from '../ledger/envelope.js';
 
@@ -18,6 +19,21 @@ export function sendJson(res: ServerResponse, status: number, payload: unknown):
 export function sendError(res: ServerResponse, error: BatonError): void {
   if (error.status === 413) res.setHeader('connection', 'close');
   sendJson(res, error.status, error.toJSON());
+}
+
+/**
+ * Answers a coded error on a socket Node has handed over (an upgrade or CONNECT request), then
+ * destroys it once the answer is flushed. Nothing reads such a socket any more, so waiting for
+ * the peer to close it could wait forever, and the HTTP server neither tracks nor closes it:
+ * one such socket would hold up the server's close, and with it a replica's graceful stop.
+ */
+export function refuseSocket(socket: Duplex, error: BatonError): void {
+  const body = JSON.stringify(error.toJSON());
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? error.code}\r\nconnection: close\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 /** Reads the whole body up to `limit` bytes, refusing larger bodies before buffering them. */

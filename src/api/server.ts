@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isConnectionError } from '../db/pool.js';
 import type { ApiContext } from './context.js';
-import { requestUrl, sendError } from './http.js';
+import { refuseSocket, requestUrl, sendError } from './http.js';
 import { route } from './routes.js';
 import { settlesWithin } from '../time.js';
 
@@ -46,6 +47,11 @@ export async function startApiServer(
     res.setHeader('access-control-allow-origin', '*');
     res.setHeader('access-control-expose-headers', 'x-baton-replica');
     if (closing) res.setHeader('connection', 'close');
+    // Checked here rather than by Node (requireHostHeader), whose 400 has no coded body.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      sendError(res, new BatonError('bad_request', 'an HTTP/1.1 request needs a Host header'));
+      return;
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'access-control-allow-methods': 'GET, POST, OPTIONS',
@@ -64,8 +70,18 @@ export async function startApiServer(
     }
   };
   const server = createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 30_000 },
+    { keepAliveTimeout: 65_000, requestTimeout: 30_000, requireHostHeader: false },
     (req, res) => void handle(req, res),
+  );
+  // Without this listener Node answers any Expect other than 100-continue itself, with an
+  // empty 417 outside the error contract.
+  server.on('checkExpectation', (_req, res: ServerResponse) => {
+    res.setHeader('x-baton-replica', ctx.replicaId);
+    sendError(res, new BatonError('expectation_failed'));
+  });
+  // Without this listener Node drops CONNECT requests without an answer.
+  server.on('connect', (_req, socket: Duplex) =>
+    refuseSocket(socket, new BatonError('method_not_allowed', 'CONNECT is not supported')),
   );
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end(CLIENT_ERROR_RESPONSE);

@@ -8,7 +8,7 @@ import type { LaneFollower } from '../ledger/follower.js';
 import type { LedgerStore } from '../ledger/store.js';
 import { STREAM_CLOSE } from '../stream-codes.js';
 import { sleep } from '../time.js';
-import { findLane, intParam, pathSegment, requestUrl } from './http.js';
+import { findLane, intParam, pathSegment, refuseSocket, requestUrl } from './http.js';
 import { Waker } from '../waker.js';
 
 export interface StreamLimits {
@@ -55,6 +55,10 @@ export class StreamHub {
     private readonly logger: Logger,
     private readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
   ) {
+    // A handshake ws refuses (bad key, version, upgrade header) is answered like any other error.
+    this.wss.on('wsClientError', (error, socket) =>
+      refuseSocket(socket, new BatonError('bad_request', `invalid WebSocket handshake: ${error.message}`)),
+    );
     for (const [lane, { follower }] of lanes) this.watchLane(lane, follower);
   }
 
@@ -102,25 +106,19 @@ export class StreamHub {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const refuse = (error: BatonError): void => {
-      const body = JSON.stringify(error.toJSON());
-      socket.end(
-        `HTTP/1.1 ${error.status} ${error.code}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
-          `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
-    };
     let lane: string, follower: LaneFollower, after: number;
     try {
       const url = requestUrl(req.url);
       const match = STREAM_PATH.exec(url.pathname);
       if (!match) throw new BatonError('not_found');
+      if (req.method !== 'GET') throw new BatonError('method_not_allowed');
       if (!this.accepting) throw new BatonError('draining');
       lane = pathSegment(match[1]!);
       follower = findLane(this.lanes, lane).follower;
       // Without `after` the stream starts live, at the current tip.
       after = intParam(url.searchParams.get('after'), 'after', follower.height, 0, Number.MAX_SAFE_INTEGER);
     } catch (error) {
-      return refuse(error instanceof BatonError ? error : new BatonError('bad_request'));
+      return refuseSocket(socket, error instanceof BatonError ? error : new BatonError('bad_request'));
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const subscriber = new Subscriber(ws, lane, after);

@@ -70,6 +70,11 @@ export class DedicatedConnection {
         await sleep(backoffMs(attempt, 50, 1_000), signal);
         continue;
       }
+      // Aborted while connecting: the abort listener below would never fire.
+      if (signal.aborted) {
+        await closeClient(client);
+        break;
+      }
       attempt = 0;
       this.client = client;
       this.events.emit('up', { client });

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http, { type IncomingHttpHeaders } from 'node:http';
-import net from 'node:net';
+import http from 'node:http';
+import { json, rawExchange, rawRequest, send, type Answer, type SendOptions } from '../helpers/http.js';
 import { TestPostgres, withClient } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 import { startReplica, type Replica } from '../../src/node/replica.js';
@@ -13,118 +13,6 @@ import type { ClusterView } from '../../src/api/context.js';
 
 const LANE = 'main';
 const TXS = `/v1/lanes/${LANE}/txs`;
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
-
-interface SendOptions {
-  body?: string | Buffer;
-  headers?: Record<string, string>;
-  /** Send `body` with chunked transfer encoding (no content-length), in pieces of this many bytes. */
-  chunkBytes?: number;
-  agent?: http.Agent;
-}
-
-/**
- * One HTTP request with node:http, so paths go out byte for byte and a server that answers
- * early and closes (413) is handled: writing stops once the answer arrives, and errors on the
- * socket after the answer are ignored.
- */
-function send(baseUrl: string, method: string, path: string, options: SendOptions = {}): Promise<Answer> {
-  const base = new URL(baseUrl);
-  const body = options.body === undefined ? undefined : Buffer.from(options.body);
-  const headers: Record<string, string> = { ...options.headers };
-  if (body && options.chunkBytes === undefined) headers['content-length'] = String(body.length);
-  if (body && !headers['content-type']) headers['content-type'] = 'application/json';
-  return new Promise<Answer>((resolve, reject) => {
-    let answered = false;
-    const req = http.request({
-      host: base.hostname,
-      port: base.port,
-      method,
-      path,
-      headers,
-      agent: options.agent ?? false,
-    });
-    req.on('response', (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          text: Buffer.concat(chunks).toString(),
-        }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
-    if (!body) {
-      req.end();
-      return;
-    }
-    if (options.chunkBytes === undefined && body.length <= 1024 * 1024) {
-      req.end(body);
-      return;
-    }
-    const step = options.chunkBytes ?? 64 * 1024;
-    void (async () => {
-      for (let offset = 0; offset < body.length; offset += step) {
-        if (answered || req.destroyed) return;
-        if (!req.write(body.subarray(offset, offset + step))) {
-          await new Promise<void>((r) => {
-            req.once('drain', r);
-            req.once('close', r);
-          });
-        }
-      }
-      if (!answered && !req.destroyed) req.end();
-    })();
-  });
-}
-
-/**
- * Writes `requestLine` and headers on a raw TCP socket (for request targets node:http will not
- * send) and parses the answer; the server is asked to close, so the answer ends at EOF.
- */
-function rawRequest(baseUrl: string, requestLine: string): Promise<Answer> {
-  const base = new URL(baseUrl);
-  return new Promise<Answer>((resolve, reject) => {
-    const socket = net.connect(Number(base.port), base.hostname, () =>
-      socket.write(`${requestLine}\r\nhost: ${base.host}\r\nconnection: close\r\n\r\n`),
-    );
-    const chunks: Buffer[] = [];
-    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const split = text.indexOf('\r\n\r\n');
-      const head = (split < 0 ? text : text.slice(0, split)).split('\r\n');
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head[0] ?? '')?.[1] ?? 0);
-      const headers: IncomingHttpHeaders = {};
-      for (const line of head.slice(1)) {
-        const colon = line.indexOf(':');
-        if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      resolve({ status, headers, text: split < 0 ? '' : text.slice(split + 4) });
-    });
-  });
-}
-
-function json(answer: Answer): unknown {
-  try {
-    return JSON.parse(answer.text) as unknown;
-  } catch {
-    assert.fail(`status ${answer.status}: the answer is not JSON: ${answer.text.slice(0, 200)}`);
-  }
-}
 
 /**
  * Asserts a coded error answer: never a 5xx, the status, the exact shape, and the code.
@@ -271,6 +159,11 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
       request: () => Promise<Answer>;
     }
 
+    const WS_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+    const handshake = (method: string, headers: Record<string, string>) =>
+      send(baseUrl, method, `/v1/lanes/${LANE}/stream`, {
+        headers: { connection: 'upgrade', upgrade: 'websocket', ...headers },
+      });
     const deep = (levels: number, closed: boolean) => '['.repeat(levels) + (closed ? ']'.repeat(levels) : '');
     const sig0 = '0'.repeat(128);
 
@@ -605,6 +498,49 @@ describe('API under hostile input (real PostgreSQL, in-process replica)', () => 
         status: 400,
         code: 'bad_request',
         request: () => rawRequest(baseUrl, 'GET /v1/lanes/%E0%A4%A/blocks HTTP/1.1'),
+      },
+      // Requests Node answers by itself unless told otherwise, outside the error contract.
+      {
+        name: 'an Expect header other than 100-continue',
+        status: 417,
+        code: 'expectation_failed',
+        request: () => post(TXS, '{}', { headers: { expect: 'nonsense' } }),
+      },
+      {
+        name: 'an HTTP/1.1 request without a Host header',
+        status: 400,
+        code: 'bad_request',
+        request: () => rawExchange(baseUrl, 'GET /livez HTTP/1.1\r\nconnection: close\r\n\r\n'),
+      },
+      {
+        name: 'CONNECT',
+        status: 405,
+        code: 'method_not_allowed',
+        request: () => rawRequest(baseUrl, 'CONNECT replica:443 HTTP/1.1'),
+      },
+      {
+        name: 'a WebSocket handshake on the stream route without a key',
+        status: 400,
+        code: 'bad_request',
+        request: () => handshake('GET', { 'sec-websocket-version': '13' }),
+      },
+      {
+        name: 'a WebSocket handshake on the stream route with an unknown version',
+        status: 400,
+        code: 'bad_request',
+        request: () => handshake('GET', { 'sec-websocket-key': WS_KEY, 'sec-websocket-version': '99' }),
+      },
+      {
+        name: 'a WebSocket handshake on the stream route by POST',
+        status: 405,
+        code: 'method_not_allowed',
+        request: () => handshake('POST', { 'sec-websocket-key': WS_KEY, 'sec-websocket-version': '13' }),
+      },
+      {
+        name: 'an upgrade to h2c on the stream route',
+        status: 400,
+        code: 'bad_request',
+        request: () => handshake('GET', { upgrade: 'h2c' }),
       },
       { name: 'an unknown route', status: 404, code: 'not_found', request: () => get('/nope') },
       { name: 'an unknown v1 route', status: 404, code: 'not_found', request: () => get('/v1/nope') },
