@@ -15,6 +15,14 @@ export interface ReplicaIdentity {
   mode: string;
 }
 
+/**
+ * A lane's leader as clients see it: its lease is valid, its session lives, and it has claimed
+ * its term in the fence (so the lane's term is the one its blocks carry). Between a new lease
+ * and its claim the lane shows no leader.
+ */
+const LEADS_UNDER_FENCE = `l.expires_at > clock_timestamp() AND l.term = b.term
+  AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started)`;
+
 /** The lanes a lease holder leads, counted only while its session lives and its lease is valid. */
 const LEADS = `(SELECT count(*) FROM baton_leases l
    WHERE l.holder_pid = r.session_pid AND l.holder_started = r.session_started
@@ -151,9 +159,7 @@ export class ReplicaRegistry {
       age_ms: string | null;
     }>(
       `SELECT b.lane, b.app, b.height, b.term,
-              CASE WHEN l.expires_at > clock_timestamp()
-                    AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started)
-                   THEN l.holder END AS leader,
+              CASE WHEN ${LEADS_UNDER_FENCE} THEN l.holder END AS leader,
               coalesce(p.n, 0) AS pending,
               CASE WHEN b.tip_time > 0
                    THEN (extract(epoch FROM clock_timestamp()) * 1000)::bigint - b.tip_time END AS age_ms
@@ -210,9 +216,7 @@ export class ReplicaRegistry {
       height: string;
     }>(
       `SELECT b.lane, b.height, b.term,
-              CASE WHEN l.expires_at > clock_timestamp()
-                    AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started)
-                   THEN l.holder END AS leader
+              CASE WHEN ${LEADS_UNDER_FENCE} THEN l.holder END AS leader
        FROM baton_lanes b LEFT JOIN baton_leases l USING (lane) ORDER BY b.lane`,
     );
     return {
