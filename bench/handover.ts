@@ -22,6 +22,8 @@ export interface PlannedGaps {
 
 export interface HandoverResult extends HandoverOptions {
   lanes: string[];
+  /** Intervals between consecutive blocks of the same term on the same lanes: the workload's own rhythm. */
+  ordinaryIntervals: Summary | null;
   handover: PlannedGaps;
   priority: PlannedGaps;
   join: PlannedGaps;
@@ -37,25 +39,26 @@ interface Transition {
   gapMs: number;
 }
 
-/** Every change of term in the lanes' chains, with the production gap around it. */
-async function transitions(db: pg.Client): Promise<Transition[]> {
+/**
+ * Every change of term in the lanes' chains, with the production gap around it, and the
+ * ordinary intervals between blocks of one term (what a gap would be without a move).
+ */
+async function transitions(db: pg.Client): Promise<{ moves: Transition[]; ordinary: number[] }> {
   const { rows } = await db.query<{ lane: string; term: string; time_ms: string }>(
     'SELECT lane, term, time_ms FROM baton_blocks WHERE lane = ANY($1::text[]) ORDER BY lane, height',
     [LANES],
   );
-  const out: Transition[] = [];
+  const moves: Transition[] = [];
+  const ordinary: number[] = [];
   for (let i = 1; i < rows.length; i++) {
     const prev = rows[i - 1]!;
     const cur = rows[i]!;
-    if (cur.lane === prev.lane && cur.term !== prev.term) {
-      out.push({
-        lane: cur.lane,
-        at: Number(cur.time_ms),
-        gapMs: Number(cur.time_ms) - Number(prev.time_ms),
-      });
-    }
+    if (cur.lane !== prev.lane) continue;
+    const gapMs = Number(cur.time_ms) - Number(prev.time_ms);
+    if (cur.term !== prev.term) moves.push({ lane: cur.lane, at: Number(cur.time_ms), gapMs });
+    else ordinary.push(gapMs);
   }
-  return out;
+  return { moves, ordinary };
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -173,7 +176,7 @@ export async function handoverSection(
     for (const load of loads) await load.stop();
     unregister();
   }
-  const all = await transitions(db).finally(() => db.end());
+  const { moves: all, ordinary } = await transitions(db).finally(() => db.end());
   await cluster.stop();
   const gaps = (kind: 'handover' | 'priority' | 'join'): PlannedGaps => {
     const inWindows = all.filter((t) =>
@@ -185,6 +188,7 @@ export async function handoverSection(
   return {
     ...o,
     lanes: LANES,
+    ordinaryIntervals: summarize(ordinary),
     handover: gaps('handover'),
     priority: gaps('priority'),
     join: gaps('join'),

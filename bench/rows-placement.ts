@@ -49,12 +49,16 @@ export function lanesRows(r: LanesResult): Row[] {
 
 export function handoverRows(r: HandoverResult): Row[] {
   const s = `planned moves (${r.lanes.length} lanes × ${r.ratePerLane} tx/s, 3 replicas)`;
+  const o = r.ordinaryIntervals;
+  const ordinary = o
+    ? `ordinary interval between blocks of one term (same lanes, same run): p50 ${ms(o.p50)} / p99 ${ms(o.p99)} / max ${ms(o.max)}`
+    : '';
   const gapRow = (what: string, g: PlannedGaps): Row =>
     row(
       s,
-      `${what}: block gap of each lane moved, p50 / p99 / max (${g.moves} moves)`,
+      `${what}: block gap of each lane moved (last old-term block → first new-term block, block \`time\` fields), p50 / p99 / max (${g.moves} moves)`,
       g.gaps ? `${ms(g.gaps.p50)} / ${ms(g.gaps.p99)} / ${ms(g.gaps.max)}` : '—',
-      '',
+      ordinary,
       '< 100 ms at p99',
       verdict(g.gaps ? g.gaps.p99 < 100 : undefined),
     );

@@ -201,7 +201,7 @@ async function postgresSections(
         results.handover = await handoverSection(env, cleanups, {
           trials: opts.handoverTrials,
           leaseTtlMs: opts.leaseTtlMs,
-          ratePerLane: 50,
+          ratePerLane: 100,
         });
       });
     }
