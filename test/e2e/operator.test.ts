@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createClient, generateKeyPair } from '../../src/client/index.js';
-import { adminStatus, runCliOnce } from '../helpers/admin.js';
+import { adminStatus, runCliOnce, waitForCounts } from '../helpers/admin.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -75,6 +75,9 @@ test('baton lanes create: every replica serves the new lane and one of them lead
 });
 
 test('baton handover moves a lane now, to a chosen replica or the best one, and refuses the impossible', async () => {
+  // Placement first spreads the three lanes (one just created) one per replica; a handover
+  // measured while it still moves lanes would race with it.
+  await waitForCounts(cluster, { r1: 1, r2: 1, r3: 1 });
   const first = await cluster.leader('main');
   const to = ['r1', 'r2', 'r3'].find((id) => id !== first.id)!;
   const moved = await cli(['handover', 'main', '--to', to]);
