@@ -142,14 +142,7 @@ export class Leadership {
    */
   async handOver(): Promise<void> {
     this.stopped = true;
-    const running = [...this.terms.entries()];
-    for (const [, t] of running) t.controller.abort(new Error('handing over'));
-    await Promise.all(
-      running.map(async ([lane, t]) => {
-        await t.done;
-        await this.options.elector.resign(lane);
-      }),
-    );
+    await this.handOverLanes([...this.terms.keys()]);
     await this.options.elector.resignAll();
   }
 

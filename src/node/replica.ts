@@ -372,8 +372,7 @@ export class Replica {
     log.error('leader stalled; giving the lane up', { lane, term, idleMs });
     this.liveness.report(reason);
     this.cooldown.set(lane, Date.now() + 3 * this.config.leader.stallMs);
-    this.updateCandidacy();
-    setTimeout(() => this.updateCandidacy(), 3 * this.config.leader.stallMs + 10).unref();
+    this.updateCandidacy(); // the heartbeat loop puts the lane back once its cooldown is over
     const to = await this.registry!.placement(this.config.balancer.settleMs)
       .then((replicas) => pickSuccessor(replicas, this.id) ?? undefined)
       .catch(() => undefined);
