@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { LocalCluster } from '../src/cluster/local.js';
 import { sleep } from '../src/time.js';
+import { waitUntil } from '../src/wait.js';
 import type { Cleanups } from './cleanups.js';
 import type { BenchEnv } from './env.js';
 import { SteadyLoad, type LoadStats } from './load.js';
@@ -62,11 +63,7 @@ async function transitions(db: pg.Client): Promise<{ moves: Transition[]; ordina
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
+  await waitUntil(check, { timeoutMs, intervalMs: 10, message: what });
 }
 
 /**

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { LocalCluster } from '../src/cluster/local.js';
 import { sleep } from '../src/time.js';
+import { waitUntil } from '../src/wait.js';
 import type { Cleanups } from './cleanups.js';
 import type { BenchEnv } from './env.js';
 import { note } from './progress.js';
@@ -62,14 +63,8 @@ function balanced(counts: Map<string, string[]>, lanes: number, replicas: number
   );
 }
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
+function until<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  return waitUntil(check, { timeoutMs, intervalMs: 5, message: what });
 }
 
 /** Elector query counters of each replica, from /metrics. */
