@@ -19,15 +19,6 @@ export async function adminStatus(cluster: TestCluster): Promise<AdminStatus> {
   throw new Error('no replica answered /v1/admin/status');
 }
 
-/** Lanes led per live replica id, from the lanes' leases. */
-export async function leadCounts(cluster: TestCluster): Promise<Map<string, number>> {
-  const status = await adminStatus(cluster);
-  const counts = new Map(status.replicas.map((r) => [r.id, 0]));
-  for (const lane of status.lanes)
-    if (lane.leader) counts.set(lane.leader, (counts.get(lane.leader) ?? 0) + 1);
-  return counts;
-}
-
 /** Waits until the lanes led per replica are exactly `expected` (every lane led). */
 export async function waitForCounts(
   cluster: TestCluster,

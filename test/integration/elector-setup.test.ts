@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { TcpProxy } from '../../src/chaos/tcp-proxy.js';
 import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.js';
 import { PostgresElector } from '../../src/coordination/postgres.js';
 import type { DedicatedConnection } from '../../src/db/dedicated.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { usePostgresPerFile } from '../helpers/postgres.js';
+import { proxied } from '../helpers/proxy.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const file = usePostgresPerFile();
@@ -77,12 +77,7 @@ describe('the elector after a failed session setup', () => {
 
   test('a setup query slower than the query timeout (a slow database) does not stall the elector for good', async () => {
     const url = await freshLane();
-    const target = new URL(url);
-    const proxy = new TcpProxy(target.hostname, Number(target.port));
-    await proxy.start();
-    cleanups.push(() => proxy.stop());
-    const viaProxy = new URL(url);
-    viaProxy.port = String(proxy.port);
+    const { proxy, viaProxy } = await proxied(url, cleanups);
 
     // A 600 ms lease gives a 250 ms query timeout; 200 ms each way makes every query slower.
     proxy.setMode('delay', { fixedMs: 200, jitterMs: 0 });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { TcpProxy } from '../../src/chaos/tcp-proxy.js';
 import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.js';
 import { PostgresElector } from '../../src/coordination/postgres.js';
 import { SQLSTATE, sqlState } from '../../src/db/pool.js';
@@ -10,6 +9,7 @@ import { blockHash, type BlockRecord } from '../../src/ledger/block.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { silentLogger } from '../../src/log.js';
 import { usePostgresPerFile, withClient } from '../helpers/postgres.js';
+import { proxied } from '../helpers/proxy.js';
 
 const file = usePostgresPerFile();
 const cleanups = file.cleanups;
@@ -21,17 +21,6 @@ async function freshLane(): Promise<{ url: string; store: LedgerStore; pool: pg.
   const store = new LedgerStore(pool);
   await store.ensureLane('main', 'token');
   return { url, store, pool };
-}
-
-/** A TCP proxy in front of the database, to cut one elector off the way networks fail. */
-async function proxied(url: string): Promise<{ proxy: TcpProxy; viaProxy: URL }> {
-  const target = new URL(url);
-  const proxy = new TcpProxy(target.hostname, Number(target.port));
-  await proxy.start();
-  cleanups.push(() => proxy.stop());
-  const viaProxy = new URL(url);
-  viaProxy.port = String(proxy.port);
-  return { proxy, viaProxy };
 }
 
 function startElector(url: string, id: string, timings: LeaseTimings = leaseTimings(3_000)) {
@@ -96,7 +85,7 @@ describe('PostgreSQL elector', () => {
 
   test('a leader that cannot renew stops leading before its lease expires', async () => {
     const { url } = await freshLane();
-    const { proxy, viaProxy } = await proxied(url);
+    const { proxy, viaProxy } = await proxied(url, cleanups);
 
     const timings = leaseTimings(1_500);
     const leader = startElector(viaProxy.toString(), 'cut-off', timings);
@@ -130,7 +119,7 @@ describe('PostgreSQL elector', () => {
 
   test('a dead holder session is detected without waiting for the lease to expire', async () => {
     const { url } = await freshLane();
-    const { proxy, viaProxy } = await proxied(url);
+    const { proxy, viaProxy } = await proxied(url, cleanups);
 
     const timings = leaseTimings(3_000);
     const doomed = startElector(viaProxy.toString(), 'doomed', timings);
