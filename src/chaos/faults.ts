@@ -37,6 +37,11 @@ export interface ChaosTarget {
   now(): number;
 }
 
+/** The record of `plan` as it starts, before anything is known of its targets. */
+export function firedEvent(plan: FaultPlan, startedAt: number): FaultEvent {
+  return { index: plan.index, kind: plan.kind, plan, outcome: 'fired', targets: [], detail: '', startedAt };
+}
+
 /** Injects one fault at a time and heals it; remembers paused processes so a stop can resume them. */
 export class FaultInjector {
   private readonly paused = new Set<string>();
@@ -45,15 +50,7 @@ export class FaultInjector {
 
   /** Injects `plan`, holds it, heals it. Never throws: failures are recorded in the event. */
   async run(plan: FaultPlan, signal: AbortSignal): Promise<FaultEvent> {
-    const event: FaultEvent = {
-      index: plan.index,
-      kind: plan.kind,
-      plan,
-      outcome: 'fired',
-      targets: [],
-      detail: '',
-      startedAt: this.target.now(),
-    };
+    const event = firedEvent(plan, this.target.now());
     try {
       await this.inject(plan, event, signal);
     } catch (error) {

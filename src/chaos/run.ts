@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ClusterView } from '../api/context.js';
 import { sleep } from '../time.js';
 import { check } from './checker.js';
-import { FaultInjector, waitRecovered, type FaultEvent } from './faults.js';
+import { FaultInjector, firedEvent, waitRecovered, type FaultEvent } from './faults.js';
 import { History } from './history.js';
 import { Random } from './random.js';
 import { Schedule, type FaultKind } from './schedule.js';
@@ -150,18 +150,7 @@ export async function runChaos(
         if (now() + plan.gapMs + plan.holdMs + 1_000 > end) break;
         await sleep(plan.gapMs, signal);
         if (signal.aborted) break;
-        progress.fault(
-          {
-            index: plan.index,
-            kind: plan.kind,
-            plan,
-            outcome: 'fired',
-            targets: [],
-            detail: '',
-            startedAt: now(),
-          },
-          'start',
-        );
+        progress.fault(firedEvent(plan, now()), 'start');
         const event = await injector.run(plan, signal);
         faults.push(event);
         const heights = new Map(
