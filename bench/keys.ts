@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { signTx, type Envelope, type KeyPair, type SignedTx } from '../src/client/index.js';
-import { SignatureVerifier, publicKeyObject } from '../src/ledger/keys.js';
+import { SignatureVerifier, publicKeyObject, type VerifierBackend } from '../src/ledger/keys.js';
 
 const SPKI_PREFIX_LENGTH = 12;
 const PKCS8_PREFIX_LENGTH = 16;
@@ -74,25 +74,34 @@ export async function microsPerAwaitedCall(n: number, fn: (i: number) => unknown
 export interface CryptoCosts {
   sdkSignTxUs: number;
   cachedKeySignUs: number;
+  /** What the replicas use (libsodium when its binding loads). */
+  verifyBackend: VerifierBackend;
   serverVerifyUs: number;
-  /** The server's first sight of a signer: importing its public key (SignatureVerifier cache miss). */
-  serverNewSignerUs: number;
+  /** node:crypto (OpenSSL), the fallback, for comparison. */
+  opensslVerifyUs: number;
+  /** OpenSSL's first sight of a signer: importing its public key (a cache miss; libsodium needs none). */
+  opensslNewSignerUs: number;
 }
 
 export async function cryptoCosts(): Promise<CryptoCosts> {
   const [key] = benchKeys(1);
   const signers = benchKeys(300).map((k) => signFaucet('main', k, 'new-signer').envelope);
-  const verifier = new SignatureVerifier();
   const tx = signFaucet('main', key!, 'verify');
-  verifier.verify(tx.envelope.signer, tx.envelope.body, tx.envelope.signature);
+  const verifyUs = (verifier: SignatureVerifier) => {
+    verifier.verify(tx.envelope.signer, tx.envelope.body, tx.envelope.signature);
+    return microsPerCall(1000, () =>
+      verifier.verify(tx.envelope.signer, tx.envelope.body, tx.envelope.signature),
+    );
+  };
+  const server = new SignatureVerifier();
   return {
     sdkSignTxUs: await microsPerAwaitedCall(300, (i) =>
       signTx('main', { kind: 'faucet', args: { amount: 1 }, nonce: i }, key!),
     ),
     cachedKeySignUs: microsPerCall(1000, (i) => signFaucet('main', key!, i)),
-    serverVerifyUs: microsPerCall(1000, () =>
-      verifier.verify(tx.envelope.signer, tx.envelope.body, tx.envelope.signature),
-    ),
-    serverNewSignerUs: microsPerCall(signers.length, (i) => publicKeyObject(signers[i]!.signer)),
+    verifyBackend: server.backend,
+    serverVerifyUs: verifyUs(server),
+    opensslVerifyUs: verifyUs(new SignatureVerifier({ backend: 'openssl' })),
+    opensslNewSignerUs: microsPerCall(signers.length, (i) => publicKeyObject(signers[i]!.signer)),
   };
 }

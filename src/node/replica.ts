@@ -154,12 +154,13 @@ export class Replica {
     await this.store.ensureLanes(config.lanes, app.name);
     await this.syncLanes();
 
+    const verifier = new SignatureVerifier();
     const ctx: ApiContext = {
       replicaId: this.id,
       lanes: this.lanes,
       store: this.store,
       intake: new Intake(this.store, log, config.intake),
-      verifier: new SignatureVerifier(),
+      verifier,
       readiness: () => this.readiness(),
       liveness: () => this.liveness.current(),
       metrics: () => this.metrics(),
@@ -226,7 +227,12 @@ export class Replica {
       this.leadership.watchProgress(signal),
       this.balancer.run(signal),
     ];
-    log.info('replica started', { url: this.url, lanes: [...this.lanes.keys()], version: VERSION });
+    log.info('replica started', {
+      url: this.url,
+      lanes: [...this.lanes.keys()],
+      version: VERSION,
+      signatures: verifier.backend,
+    });
   }
 
   /** Number of open stream subscriptions. */
