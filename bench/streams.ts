@@ -1,6 +1,4 @@
-import { setMaxListeners } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { createClient } from '../src/client/index.js';
 import { settlesWithin, sleep } from '../src/time.js';
 import type { Cleanups } from './cleanups.js';
 import { BenchCluster } from './cluster.js';
@@ -8,6 +6,7 @@ import type { CommitWatchData, FromCommitWatch } from './commit-watch-worker.js'
 import type { BenchEnv } from './env.js';
 import { SteadyLoad, type LoadStats } from './load.js';
 import { Progress } from './progress.js';
+import type { FromSubscriberWorker, SubscriberWorkerData, ToSubscriberWorker } from './subscriber-worker.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface StreamsOptions {
@@ -32,7 +31,7 @@ export interface StreamsResult {
   outOfOrder: number;
   /** Subscribers whose iterator threw. */
   subscriberErrors: number;
-  /** Receive time − first sighting of the block in the database (polled every ~2 ms on a thread of its own), ms. */
+  /** Receive time − first sighting of the block's commit (its notification, or a ~2 ms database poll, on a thread of its own), ms. */
   latencyMs: Summary | null;
   /** Deliveries seen by a subscriber before the database poll saw the block (latency < 0). */
   beforeDbSeen: number;
@@ -40,11 +39,15 @@ export interface StreamsResult {
   latencyByReplica: Record<string, Summary | null>;
   /** Subscribers per replica (each subscriber is given that replica as its only endpoint). */
   perReplica: Record<string, number>;
+  /** Bench threads the subscribers are spread over. */
+  subscriberThreads: number;
+  /** The worst subscriber thread's event-loop delay: the part of the latency that is the bench's own. */
+  subscriberLoopDelayMs: { p99: number; max: number };
   load: LoadStats;
 }
 
-/** Epoch milliseconds with sub-millisecond precision, comparable with the commit-watch thread's. */
-const now = (): number => performance.timeOrigin + performance.now();
+/** Subscribers are spread over this many threads, so no one event loop queues all deliveries. */
+const SUBSCRIBER_THREADS = 4;
 
 /** First sightings of new blocks in the database, from the commit-watch thread. */
 class CommitWatch {
@@ -92,14 +95,44 @@ class CommitWatch {
   }
 }
 
-interface Subscriber {
-  replica: string;
-  received: Array<{ height: number; at: number }>;
-  cursor: number;
-  duplicates: number;
-  outOfOrder: number;
-  error?: string;
-  done: Promise<void>;
+/** A subscriber thread and its latest report. */
+class SubscriberThread {
+  slowest: number;
+  private readonly worker: Worker;
+  private readonly done: Promise<Extract<FromSubscriberWorker, { type: 'done' }>>;
+
+  constructor(data: SubscriberWorkerData) {
+    this.slowest = data.after;
+    this.worker = new Worker(new URL('./subscriber-worker.js', import.meta.url), { workerData: data });
+    this.done = new Promise((resolve, reject) => {
+      this.worker.on('message', (m: FromSubscriberWorker) => {
+        if (m.type === 'cursor') this.slowest = m.slowest;
+        else resolve(m);
+      });
+      this.worker.on('error', reject);
+      this.worker.on('exit', (code) =>
+        reject(new Error(`subscriber thread exited (${code}) before reporting`)),
+      );
+    });
+    this.done.catch(() => undefined);
+  }
+
+  /** Closes the subscribers and returns what they received (bounded). */
+  async stop(): Promise<Extract<FromSubscriberWorker, { type: 'done' }>> {
+    this.worker.postMessage({ type: 'stop' } satisfies ToSubscriberWorker);
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('subscriber thread did not report within 10 s')), 10_000).unref(),
+    );
+    try {
+      return await Promise.race([this.done, timeout]);
+    } finally {
+      await this.worker.terminate();
+    }
+  }
+
+  kill(): Promise<number> {
+    return this.worker.terminate();
+  }
 }
 
 /**
@@ -121,9 +154,10 @@ export async function streamsSection(
     leaseTtlMs: options.leaseTtlMs,
     lane: options.lane,
   });
-  const abort = new AbortController();
-  setMaxListeners(options.subscribers + 10, abort.signal); // one abort listener per subscriber
-  const stopSubscribers = cleanups.add('stream subscribers', () => abort.abort());
+  const threads: SubscriberThread[] = [];
+  const stopSubscribers = cleanups.add('stream subscribers', async () => {
+    await Promise.all(threads.map((t) => t.kill()));
+  });
   const load = new SteadyLoad({
     urls: cluster.urls,
     lane: options.lane,
@@ -145,42 +179,27 @@ export async function streamsSection(
     watch = new CommitWatch(cluster, after);
     const w = watch;
     unregisterWatch = cleanups.add('streams commit watch', () => void w.kill());
-    progress.update(`${options.subscribers} subscribers from height ${after}, one replica each`);
-    const subs: Subscriber[] = Array.from({ length: options.subscribers }, (_, i) => {
-      const url = cluster.urls[i % cluster.urls.length]!;
-      const sub: Subscriber = {
-        replica: cluster.idOf(url),
-        received: [],
-        cursor: after,
-        duplicates: 0,
-        outOfOrder: 0,
-        done: Promise.resolve(),
-      };
-      const client = createClient({ endpoints: [url] });
-      sub.done = (async () => {
-        for await (const block of client.blocks(options.lane, { after, signal: abort.signal })) {
-          const at = now();
-          if (block.height <= sub.cursor) sub.duplicates++;
-          else if (block.height !== sub.cursor + 1) sub.outOfOrder++;
-          sub.cursor = Math.max(sub.cursor, block.height);
-          sub.received.push({ height: block.height, at });
-        }
-      })().catch((error: unknown) => {
-        if (!abort.signal.aborted) sub.error = error instanceof Error ? error.message : String(error);
-      });
-      return sub;
-    });
+    progress.update(
+      `${options.subscribers} subscribers from height ${after}, one replica each, in ${SUBSCRIBER_THREADS} threads`,
+    );
+    const urlOf = (i: number) => cluster.urls[i % cluster.urls.length]!;
+    for (let t = 0; t < SUBSCRIBER_THREADS; t++) {
+      const urls = Array.from({ length: options.subscribers }, (_, i) => i)
+        .filter((i) => i % SUBSCRIBER_THREADS === t)
+        .map(urlOf);
+      if (urls.length > 0) threads.push(new SubscriberThread({ urls, lane: options.lane, after }));
+    }
     // Let the sockets open before the load starts, so that deliveries are live, not catch-up.
     await sleep(1_000);
     load.start();
     const started = performance.now();
+    const slowest = () => Math.min(...threads.map((t) => t.slowest));
     while (performance.now() - started < options.durationS * 1000) {
       await sleep(1_000);
       const s = load.snapshot();
-      const slowest = Math.min(...subs.map((x) => x.cursor));
       progress.update(
         `${Math.round((performance.now() - started) / 1000)}/${options.durationS} s: ${s.accepted} tx accepted, ` +
-          `tip ${watch.tip}, slowest subscriber at ${slowest}`,
+          `tip ${watch.tip}, slowest subscriber at ${slowest()}`,
       );
     }
     const loadStats = await load.stop();
@@ -189,31 +208,33 @@ export async function streamsSection(
     await sleep(200);
     const lastHeight = watch.tip;
     const drainBy = performance.now() + 10_000;
-    while (subs.some((s) => s.cursor < lastHeight) && performance.now() < drainBy) await sleep(20);
-    abort.abort();
-    await Promise.all(subs.map((s) => s.done));
+    while (slowest() < lastHeight && performance.now() < drainBy) await sleep(20);
+    const reports = await Promise.all(threads.map((t) => t.stop()));
+    stopSubscribers();
     await watch.stop();
 
+    const subs = reports.flatMap((r) => r.subscribers);
     const latencies: number[] = [];
     const byReplica: Record<string, number[]> = {};
     let missing = 0;
     let deliveries = 0;
     for (const s of subs) {
+      const replica = cluster.idOf(s.url);
       const heights = new Set<number>();
-      for (const r of s.received) {
-        if (r.height > lastHeight) continue;
+      for (const [height, at] of s.received) {
+        if (height > lastHeight) continue;
         deliveries++;
-        heights.add(r.height);
-        const seen = watch.seenAt.get(r.height);
+        heights.add(height);
+        const seen = watch.seenAt.get(height);
         if (seen !== undefined) {
-          latencies.push(r.at - seen);
-          (byReplica[s.replica] ??= []).push(r.at - seen);
+          latencies.push(at - seen);
+          (byReplica[replica] ??= []).push(at - seen);
         }
       }
       missing += lastHeight - after - heights.size;
     }
     const perReplica: Record<string, number> = {};
-    for (const s of subs) perReplica[s.replica] = (perReplica[s.replica] ?? 0) + 1;
+    for (const s of subs) perReplica[cluster.idOf(s.url)] = (perReplica[cluster.idOf(s.url)] ?? 0) + 1;
     const result: StreamsResult = {
       options,
       after,
@@ -227,6 +248,11 @@ export async function streamsSection(
       latencyByReplica: Object.fromEntries(Object.entries(byReplica).map(([k, v]) => [k, summarize(v)])),
       beforeDbSeen: latencies.filter((v) => v < 0).length,
       perReplica,
+      subscriberThreads: threads.length,
+      subscriberLoopDelayMs: {
+        p99: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+        max: Math.max(...reports.map((r) => r.loopDelayMaxMs)),
+      },
       load: loadStats,
     };
     const l = result.latencyMs;
@@ -236,7 +262,6 @@ export async function streamsSection(
     );
     return result;
   } finally {
-    abort.abort();
     stopSubscribers();
     await load.stop();
     stopLoad();
