@@ -167,6 +167,21 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE baton_leases ADD COLUMN reserved_for text, ADD COLUMN reserved_until timestamptz;
    ALTER TABLE baton_replicas ADD COLUMN priority integer NOT NULL DEFAULT 0,
      ADD COLUMN mode text NOT NULL DEFAULT 'active-active', ADD COLUMN ready_since timestamptz`,
+  // 5: a small block travels to the followers in its commit notification (channel
+  // baton_block_data, before the usual baton_blocks 'lane:height'), sparing each follower the
+  // fetch. An overload, so replicas of the previous version keep calling the 12-argument form.
+  `CREATE FUNCTION baton_commit_block(
+    p_lane text, p_height bigint, p_hash text, p_parent text, p_term bigint, p_producer text,
+    p_time bigint, p_txids text[], p_oks boolean[], p_errors text[], p_results jsonb, p_changes jsonb,
+    p_notice text)
+  RETURNS void LANGUAGE plpgsql AS $$
+  BEGIN
+    IF p_notice IS NOT NULL THEN
+      PERFORM pg_notify('baton_block_data', p_notice);
+    END IF;
+    PERFORM baton_commit_block(p_lane, p_height, p_hash, p_parent, p_term, p_producer, p_time,
+                               p_txids, p_oks, p_errors, p_results, p_changes);
+  END $$`,
 ];
 
 const MIGRATION_LOCK = 0x6261746f; // 'bato'

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
-import type { BlockRecord } from './block.js';
+import { blockHash, type BlockRecord } from './block.js';
 import { LaneState } from './lane-state.js';
 import { RecentBlocks } from './recent-blocks.js';
 import type { LedgerStore } from './store.js';
@@ -59,6 +59,21 @@ export class LaneFollower {
     }
     this.applied(block);
     return true;
+  }
+
+  /**
+   * A block that arrived in its commit notification. Only the next block is taken, and only when
+   * its hash matches its content; anything else is left to the fetch the notification also asks for.
+   */
+  offerNotified(block: BlockRecord): void {
+    if (!this.state || block.height !== this.state.height + 1) return;
+    let intact = false;
+    try {
+      intact = blockHash(block) === block.hash;
+    } catch {
+      // not a block after all
+    }
+    if (intact) this.offer(block);
   }
 
   private applied(block: BlockRecord): void {

@@ -62,6 +62,33 @@ function toBlock(row: BlockRow): BlockRecord {
   };
 }
 
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
+const MAX_NOTICE_BYTES = 7900;
+
+/** The block as JSON for the baton_block_data notification, or null when it is too large to send. */
+export function blockNotice(block: BlockRecord): string | null {
+  const notice = JSON.stringify(block);
+  return notice.length <= MAX_NOTICE_BYTES && Buffer.byteLength(notice) <= MAX_NOTICE_BYTES ? notice : null;
+}
+
+/** A block from a baton_block_data notification, or null when the payload is not block-shaped. */
+export function blockFromNotice(payload: string): BlockRecord | null {
+  try {
+    const b = JSON.parse(payload) as BlockRecord;
+    const shaped =
+      typeof b.lane === 'string' &&
+      Number.isSafeInteger(b.height) &&
+      typeof b.hash === 'string' &&
+      typeof b.parentHash === 'string' &&
+      Array.isArray(b.txs) &&
+      Array.isArray(b.results) &&
+      Array.isArray(b.changes);
+    return shaped ? b : null;
+  } catch {
+    return null;
+  }
+}
+
 const BLOCK_COLUMNS = 'lane, height, hash, parent_hash, term, producer, time_ms, tx_ids, results, changes';
 
 /** All ledger SQL. Every method is one round trip; multi-statement work lives in SQL functions. */
@@ -204,22 +231,29 @@ export class LedgerStore {
     return rows.length > 0 && Number(rows[0]!.term) === term;
   }
 
-  /** Commits a block with its receipts, state writes and mempool update in one fenced transaction. */
+  /**
+   * Commits a block with its receipts, state writes and mempool update in one fenced transaction.
+   * A block small enough travels in the commit notification too (see `blockNotice`).
+   */
   async commitBlock(block: BlockRecord): Promise<void> {
-    await this.pool.query('SELECT baton_commit_block($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)', [
-      block.lane,
-      block.height,
-      block.hash,
-      block.parentHash,
-      block.term,
-      block.producer,
-      Date.parse(block.time),
-      block.txs,
-      block.results.map((r) => r.ok),
-      block.results.map((r) => (r.ok ? null : r.error)),
-      JSON.stringify(block.results.map((r) => (r.ok ? [true] : [false, r.error]))),
-      JSON.stringify(block.changes),
-    ]);
+    await this.pool.query(
+      'SELECT baton_commit_block($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+      [
+        block.lane,
+        block.height,
+        block.hash,
+        block.parentHash,
+        block.term,
+        block.producer,
+        Date.parse(block.time),
+        block.txs,
+        block.results.map((r) => r.ok),
+        block.results.map((r) => (r.ok ? null : r.error)),
+        JSON.stringify(block.results.map((r) => (r.ok ? [true] : [false, r.error]))),
+        JSON.stringify(block.changes),
+        blockNotice(block),
+      ],
+    );
   }
 
   async blocksAfter(lane: string, after: number, limit: number): Promise<BlockRecord[]> {

@@ -12,7 +12,7 @@ import { TypedEvents } from '../events.js';
 import { LaneFollower } from '../ledger/follower.js';
 import { Intake } from '../ledger/intake.js';
 import { SignatureVerifier } from '../ledger/keys.js';
-import { LedgerStore } from '../ledger/store.js';
+import { LedgerStore, blockFromNotice } from '../ledger/store.js';
 import { backoffMs, sleep } from '../time.js';
 import { VERSION } from '../version.js';
 import { Waker } from '../waker.js';
@@ -296,7 +296,7 @@ export class Replica {
     conn.on('notification', (msg) => this.onNotification(msg.channel, msg.payload ?? ''));
     try {
       await conn.query(
-        `LISTEN baton_txs; LISTEN baton_blocks; LISTEN baton_leases; LISTEN ${LANES_CHANNEL}; LISTEN ${CONTROL_CHANNEL}`,
+        `LISTEN baton_txs; LISTEN baton_block_data; LISTEN baton_blocks; LISTEN baton_leases; LISTEN ${LANES_CHANNEL}; LISTEN ${CONTROL_CHANNEL}`,
       );
     } catch (error) {
       this.config.logger.warn('LISTEN failed', { error });
@@ -408,6 +408,9 @@ export class Replica {
   private onNotification(channel: string, payload: string): void {
     if (channel === 'baton_txs') {
       this.wakers.get(payload)?.wake();
+    } else if (channel === 'baton_block_data') {
+      const block = blockFromNotice(payload);
+      if (block) this.lanes.get(block.lane)?.follower.offerNotified(block);
     } else if (channel === 'baton_blocks') {
       const sep = payload.lastIndexOf(':');
       const follower = this.lanes.get(payload.slice(0, sep))?.follower;
