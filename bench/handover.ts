@@ -16,8 +16,10 @@ export interface HandoverOptions {
 }
 
 export interface PlannedGaps {
-  /** Block-production gaps (last block of the old term → first block of the new one), ms. */
+  /** Block-production gaps while a transaction was waiting (see `transitions`), ms. */
   gaps: Summary | null;
+  /** Raw gaps between block times (last block of the old term → first block of the new one), ms. */
+  rawGaps: Summary | null;
   moves: number;
 }
 
@@ -25,6 +27,8 @@ export interface HandoverResult extends HandoverOptions {
   lanes: string[];
   /** Intervals between consecutive blocks of the same term on the same lanes: the workload's own rhythm. */
   ordinaryIntervals: Summary | null;
+  /** The same intervals counted only while a transaction was waiting, as the planned gaps are. */
+  ordinaryPendingIntervals: Summary | null;
   handover: PlannedGaps;
   priority: PlannedGaps;
   join: PlannedGaps;
@@ -38,28 +42,45 @@ interface Transition {
   /** Wall time of the new term's first block. */
   at: number;
   gapMs: number;
+  /** The part of the gap in which the lane had a transaction waiting (see `transitions`). */
+  pendingGapMs: number;
 }
 
 /**
  * Every change of term in the lanes' chains, with the production gap around it, and the
  * ordinary intervals between blocks of one term (what a gap would be without a move).
+ * A gap counts from the previous block, or from the arrival of the block's oldest transaction if
+ * that came later: before it the lane had nothing to produce, whoever led it. That is the
+ * production gap; the raw gap between block times also holds the load generator's own pauses.
  */
-async function transitions(db: pg.Client): Promise<{ moves: Transition[]; ordinary: number[] }> {
-  const { rows } = await db.query<{ lane: string; term: string; time_ms: string }>(
-    'SELECT lane, term, time_ms FROM baton_blocks WHERE lane = ANY($1::text[]) ORDER BY lane, height',
+async function transitions(
+  db: pg.Client,
+): Promise<{ moves: Transition[]; ordinary: number[]; ordinaryPending: number[] }> {
+  const { rows } = await db.query<{ lane: string; term: string; time_ms: string; first_rx: string | null }>(
+    `SELECT b.lane, b.term, b.time_ms,
+            (SELECT floor(extract(epoch FROM min(t.received_at)) * 1000) FROM baton_txs t
+             WHERE t.id = ANY(b.tx_ids)) AS first_rx
+     FROM baton_blocks b WHERE b.lane = ANY($1::text[]) ORDER BY b.lane, b.height`,
     [LANES],
   );
   const moves: Transition[] = [];
   const ordinary: number[] = [];
+  const ordinaryPending: number[] = [];
   for (let i = 1; i < rows.length; i++) {
     const prev = rows[i - 1]!;
     const cur = rows[i]!;
     if (cur.lane !== prev.lane) continue;
-    const gapMs = Number(cur.time_ms) - Number(prev.time_ms);
-    if (cur.term !== prev.term) moves.push({ lane: cur.lane, at: Number(cur.time_ms), gapMs });
-    else ordinary.push(gapMs);
+    const time = Number(cur.time_ms);
+    const gapMs = time - Number(prev.time_ms);
+    const since = Math.max(Number(prev.time_ms), cur.first_rx === null ? -Infinity : Number(cur.first_rx));
+    const pendingGapMs = Math.max(0, time - since);
+    if (cur.term !== prev.term) moves.push({ lane: cur.lane, at: time, gapMs, pendingGapMs });
+    else {
+      ordinary.push(gapMs);
+      ordinaryPending.push(pendingGapMs);
+    }
   }
-  return { moves, ordinary };
+  return { moves, ordinary, ordinaryPending };
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -173,19 +194,24 @@ export async function handoverSection(
     for (const load of loads) await load.stop();
     unregister();
   }
-  const { moves: all, ordinary } = await transitions(db).finally(() => db.end());
+  const { moves: all, ordinary, ordinaryPending } = await transitions(db).finally(() => db.end());
   await cluster.stop();
   const gaps = (kind: 'handover' | 'priority' | 'join'): PlannedGaps => {
     const inWindows = all.filter((t) =>
       windows.some((w) => w.kind === kind && t.at >= w.from && t.at <= w.to),
     );
-    return { gaps: summarize(inWindows.map((t) => t.gapMs)), moves: inWindows.length };
+    return {
+      gaps: summarize(inWindows.map((t) => t.pendingGapMs)),
+      rawGaps: summarize(inWindows.map((t) => t.gapMs)),
+      moves: inWindows.length,
+    };
   };
   const load = loads.map((l) => l.snapshot());
   return {
     ...o,
     lanes: LANES,
     ordinaryIntervals: summarize(ordinary),
+    ordinaryPendingIntervals: summarize(ordinaryPending),
     handover: gaps('handover'),
     priority: gaps('priority'),
     join: gaps('join'),

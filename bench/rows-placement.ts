@@ -50,14 +50,18 @@ export function lanesRows(r: LanesResult): Row[] {
 export function handoverRows(r: HandoverResult): Row[] {
   const s = `planned moves (${r.lanes.length} lanes × ${r.ratePerLane} tx/s, 3 replicas)`;
   const o = r.ordinaryIntervals;
-  const ordinary = o
-    ? `ordinary interval between blocks of one term (same lanes, same run): p50 ${ms(o.p50)} / p99 ${ms(o.p99)} / max ${ms(o.max)}`
-    : '';
+  const op = r.ordinaryPendingIntervals;
+  const ordinary =
+    o && op
+      ? `ordinary interval between blocks of one term (same lanes, same run), while a tx waited: p50 ${ms(op.p50)} / p99 ${ms(op.p99)} / max ${ms(op.max)}; raw: p50 ${ms(o.p50)} / p99 ${ms(o.p99)} / max ${ms(o.max)}`
+      : '';
   const gapRow = (what: string, g: PlannedGaps): Row =>
     row(
       s,
-      `${what}: block gap of each lane moved (last old-term block → first new-term block, block \`time\` fields), p50 / p99 / max (${g.moves} moves)`,
-      g.gaps ? `${ms(g.gaps.p50)} / ${ms(g.gaps.p99)} / ${ms(g.gaps.max)}` : '—',
+      `${what}: block production gap of each lane moved (last old-term block → first new-term block, block \`time\` fields, from the arrival of the new block's oldest tx if later: before it there was nothing to produce), p50 / p99 / max (${g.moves} moves)`,
+      g.gaps && g.rawGaps
+        ? `${ms(g.gaps.p50)} / ${ms(g.gaps.p99)} / ${ms(g.gaps.max)} (raw block-time gap ${ms(g.rawGaps.p50)} / ${ms(g.rawGaps.p99)} / ${ms(g.rawGaps.max)})`
+        : '—',
       ordinary,
       '< 100 ms at p99',
       verdict(g.gaps ? g.gaps.p99 < 100 : undefined),
