@@ -47,6 +47,11 @@ export interface LeaderContext {
   events: TypedEvents<LeaderEvents>;
   /** True while the elector can still vouch for this term (renewed within the renew deadline). */
   stillLeads: () => boolean;
+  /**
+   * The lane's height when the term was claimed: final for every older term. A warm follower
+   * already there needs no catch-up query before the first block.
+   */
+  claimedHeight?: number;
 }
 
 export type LeaderExit = 'stopped' | 'fenced' | 'lost';
@@ -93,7 +98,7 @@ export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): B
  */
 export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promise<LeaderExit> {
   let failures = 0;
-  let needsCatchUp = true;
+  let needsCatchUp = !(ctx.follower.loaded && ctx.follower.height === ctx.claimedHeight);
   while (!signal.aborted) {
     try {
       if (needsCatchUp) {

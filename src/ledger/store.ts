@@ -221,14 +221,18 @@ export class LedgerStore {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** Raises the lane's fencing term to `term`. False when the lane already has a newer term. */
-  async claimTerm(lane: string, term: number): Promise<boolean> {
-    const { rows } = await this.pool.query<{ term: string }>(
-      `WITH up AS (UPDATE baton_lanes SET term = $2 WHERE lane = $1 AND term < $2 RETURNING term)
-       SELECT term FROM up UNION ALL SELECT term FROM baton_lanes WHERE lane = $1`,
+  /**
+   * Raises the lane's fencing term to `term` and returns the lane's height at that moment: no block
+   * of an older term can be added after it. Null when the lane already has a newer term.
+   */
+  async claimTerm(lane: string, term: number): Promise<number | null> {
+    const { rows } = await this.pool.query<{ term: string; height: string }>(
+      `WITH up AS (UPDATE baton_lanes SET term = $2 WHERE lane = $1 AND term < $2 RETURNING term, height)
+       SELECT term, height FROM up UNION ALL SELECT term, height FROM baton_lanes WHERE lane = $1`,
       [lane, term],
     );
-    return rows.length > 0 && Number(rows[0]!.term) === term;
+    const row = rows[0];
+    return row && Number(row.term) === term ? Number(row.height) : null;
   }
 
   /**

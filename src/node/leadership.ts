@@ -183,7 +183,8 @@ export class Leadership {
       await elector.resign(lane);
       return;
     }
-    if (!(await this.claim(lane, term, signal))) {
+    const claimedHeight = await this.claim(lane, term, signal);
+    if (claimedHeight === null) {
       if (!signal.aborted) {
         log.warn('a newer term exists in the ledger; resigning');
         await elector.resign(lane);
@@ -205,6 +206,7 @@ export class Leadership {
         logger: log,
         events,
         stillLeads: () => elector.holds(lane, term),
+        claimedHeight,
       },
       signal,
     );
@@ -215,7 +217,8 @@ export class Leadership {
     if (exit === 'fenced' || exit === 'lost') await elector.resign(lane);
   }
 
-  private async claim(lane: string, term: number, signal: AbortSignal): Promise<boolean> {
+  /** Claims the term in the ledger; the lane's height at the claim, or null when it could not. */
+  private async claim(lane: string, term: number, signal: AbortSignal): Promise<number | null> {
     for (let attempt = 0; !signal.aborted && this.options.elector.holds(lane, term); attempt++) {
       try {
         return await this.options.store.claimTerm(lane, term);
@@ -224,6 +227,6 @@ export class Leadership {
         await sleep(backoffMs(attempt, 20, 500), signal);
       }
     }
-    return false;
+    return null;
   }
 }

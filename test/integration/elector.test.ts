@@ -159,11 +159,11 @@ describe('PostgreSQL elector', () => {
 describe('fenced commits', () => {
   test('a block under a stale term is refused by the database', async () => {
     const { store } = await freshLane();
-    assert.equal(await store.claimTerm('main', 1), true);
+    assert.equal(await store.claimTerm('main', 1), 0, 'claimed at height 0');
     const b1 = block(1, 1, GENESIS_PARENT);
     await store.commitBlock(b1);
-    assert.equal(await store.claimTerm('main', 2), true);
-    assert.equal(await store.claimTerm('main', 1), false, 'terms never go back');
+    assert.equal(await store.claimTerm('main', 2), 1, 'claimed at height 1, after b1');
+    assert.equal(await store.claimTerm('main', 1), null, 'terms never go back');
     await expectSqlState(store.commitBlock(block(1, 2, b1.hash)), SQLSTATE.fenced);
     await store.commitBlock(block(2, 2, b1.hash));
     assert.deepEqual(
