@@ -9,11 +9,14 @@ import {
 } from './failover.js';
 import type { LoadStats, SteadyLoad } from './load.js';
 import { Progress } from './progress.js';
+import { oldestArrivalMs, productionGapMs } from './production-gap.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface GracefulTrial extends FailoverTrial {
-  /** Block production gap: first block of the new term − last block below it, by their `time` fields. */
+  /** Block production gap (`productionGapMs`) before the first block of the new term. */
   gapMs?: number;
+  /** First block of the new term − last block below it, by their `time` fields. */
+  rawGapMs?: number;
   /** Term of that last block (the old term, unless an intermediate term produced nothing). */
   lastOldTerm?: number;
   /** SIGTERM → the old leader's exit (its drain). */
@@ -24,6 +27,7 @@ export interface GracefulTrial extends FailoverTrial {
 export interface GracefulResult extends FailoverSummary {
   trials: GracefulTrial[];
   gap: Summary | null;
+  rawGap: Summary | null;
   exit: Summary | null;
   restart: Summary | null;
   /** Submissions of the steady load answered between the first SIGTERM and the last restart. */
@@ -51,7 +55,13 @@ async function gapOf(cluster: BenchCluster, trial: GracefulTrial): Promise<void>
   const survivor = cluster.urls.find((u) => u !== cluster.urlOf(trial.victim))!;
   const [last, first] = await cluster.blocks(survivor, trial.newHeight - 1, 2);
   if (!last || !first || first.height !== trial.newHeight) return;
-  trial.gapMs = Date.parse(first.time) - Date.parse(last.time);
+  const db = await cluster.database();
+  trial.rawGapMs = Date.parse(first.time) - Date.parse(last.time);
+  trial.gapMs = productionGapMs(
+    Date.parse(last.time),
+    Date.parse(first.time),
+    await oldestArrivalMs(db, first.txs),
+  );
   trial.lastOldTerm = last.term;
 }
 
@@ -91,6 +101,7 @@ export async function gracefulSection(
     ...summary,
     trials,
     gap,
+    rawGap: summarize(pick((t) => t.rawGapMs)),
     exit: summarize(pick((t) => t.exitMs)),
     restart: summarize(pick((t) => t.restartMs)),
     load: diff(before, load.snapshot()),

@@ -6,6 +6,7 @@ import type { Cleanups } from './cleanups.js';
 import type { BenchEnv } from './env.js';
 import { SteadyLoad, type LoadStats } from './load.js';
 import { note } from './progress.js';
+import { productionGapMs } from './production-gap.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface HandoverOptions {
@@ -48,10 +49,8 @@ interface Transition {
 
 /**
  * Every change of term in the lanes' chains, with the production gap around it, and the
- * ordinary intervals between blocks of one term (what a gap would be without a move).
- * A gap counts from the previous block, or from the arrival of the block's oldest transaction if
- * that came later: before it the lane had nothing to produce, whoever led it. That is the
- * production gap; the raw gap between block times also holds the load generator's own pauses.
+ * ordinary intervals between blocks of one term (what a gap would be without a move), each
+ * both raw and as a production gap (`productionGapMs`).
  */
 async function transitions(
   db: pg.Client,
@@ -72,8 +71,11 @@ async function transitions(
     if (cur.lane !== prev.lane) continue;
     const time = Number(cur.time_ms);
     const gapMs = time - Number(prev.time_ms);
-    const since = Math.max(Number(prev.time_ms), cur.first_rx === null ? -Infinity : Number(cur.first_rx));
-    const pendingGapMs = Math.max(0, time - since);
+    const pendingGapMs = productionGapMs(
+      Number(prev.time_ms),
+      time,
+      cur.first_rx === null ? null : Number(cur.first_rx),
+    );
     if (cur.term !== prev.term) moves.push({ lane: cur.lane, at: time, gapMs, pendingGapMs });
     else {
       ordinary.push(gapMs);
