@@ -8,11 +8,17 @@ export interface PoolOptions {
   logger: Logger;
 }
 
-/** A pg.Pool whose idle-client errors are logged instead of crashing the process. */
+/**
+ * A pg.Pool whose idle-client errors are logged instead of crashing the process. Idle
+ * connections are kept (min = max): a replica that takes several lanes at once needs a
+ * connection per claim at that moment, and opening one then costs more than the claim itself.
+ */
 export function createPool(options: PoolOptions): pg.Pool {
+  const max = options.max ?? 10;
   const pool = new pg.Pool({
     connectionString: options.url,
-    max: options.max ?? 10,
+    max,
+    min: max,
     application_name: options.applicationName ?? 'baton',
     keepAlive: true,
     connectionTimeoutMillis: 5_000,
@@ -20,6 +26,12 @@ export function createPool(options: PoolOptions): pg.Pool {
   });
   pool.on('error', (error) => options.logger.warn('idle database connection failed', { error }));
   return pool;
+}
+
+/** Opens the pool's connections up front, so none has to be opened when a lane is taken over. */
+export async function warmPool(pool: pg.Pool, connections: number): Promise<void> {
+  const clients = await Promise.allSettled(Array.from({ length: connections }, () => pool.connect()));
+  for (const c of clients) if (c.status === 'fulfilled') c.value.release();
 }
 
 /** SQLSTATEs raised by the schema's own checks. */

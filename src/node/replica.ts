@@ -7,7 +7,7 @@ import { StreamHub } from '../api/stream.js';
 import { PostgresElector } from '../coordination/postgres.js';
 import { DedicatedConnection } from '../db/dedicated.js';
 import { migrate } from '../db/migrations.js';
-import { createPool } from '../db/pool.js';
+import { createPool, warmPool } from '../db/pool.js';
 import { TypedEvents } from '../events.js';
 import { LaneFollower } from '../ledger/follower.js';
 import { Intake } from '../ledger/intake.js';
@@ -150,6 +150,7 @@ export class Replica {
     } finally {
       client.release();
     }
+    await Promise.all([warmPool(this.pool, config.poolSize), warmPool(this.followPool, FOLLOW_POOL_SIZE)]);
     const app = appByName(config.app);
     await this.store.ensureLanes(config.lanes, app.name);
     await this.syncLanes();
