@@ -52,6 +52,12 @@ export interface LeaderContext {
    * already there needs no catch-up query before the first block.
    */
   claimedHeight?: number;
+  /**
+   * The lane's pending transactions read while the term was being claimed, valid only when no
+   * block was added meanwhile (the claim's height is the one the read started from): the first
+   * block then needs no query of its own.
+   */
+  firstPending?: PendingTx[] | null;
 }
 
 export type LeaderExit = 'stopped' | 'fenced' | 'lost';
@@ -99,13 +105,15 @@ export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): B
 export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promise<LeaderExit> {
   let failures = 0;
   let needsCatchUp = !(ctx.follower.loaded && ctx.follower.height === ctx.claimedHeight);
+  let prefetched = needsCatchUp ? null : (ctx.firstPending ?? null);
   while (!signal.aborted) {
     try {
       if (needsCatchUp) {
         await ctx.follower.catchUp();
         needsCatchUp = false;
       }
-      const pending = await ctx.store.pending(ctx.lane, ctx.limits.maxBlockTxs);
+      const pending = prefetched ?? (await ctx.store.pending(ctx.lane, ctx.limits.maxBlockTxs));
+      prefetched = null;
       if (pending.length === 0) {
         await ctx.waker.wait(ctx.limits.idleWaitMs, signal);
         continue;

@@ -195,6 +195,19 @@ export class LedgerStore {
     return rows;
   }
 
+  /** `pending` for several lanes in one query; one list per lane, in order. */
+  async pendingOf(lanes: readonly string[], limit: number): Promise<PendingTx[][]> {
+    const { rows } = await this.pool.query<PendingTx & { lane: string }>(
+      `SELECT l.lane, t.id, t.body FROM unnest($1::text[]) AS l(lane)
+       CROSS JOIN LATERAL (SELECT id, body FROM baton_txs
+                           WHERE lane = l.lane AND height IS NULL ORDER BY seq LIMIT $2) AS t`,
+      [[...new Set(lanes)], limit],
+    );
+    const byLane = new Map<string, PendingTx[]>(lanes.map((lane) => [lane, []]));
+    for (const { lane, id, body } of rows) byLane.get(lane)!.push({ id, body });
+    return lanes.map((lane) => [...byLane.get(lane)!]);
+  }
+
   /** Which of `lanes` have pending transactions (one index probe per lane). */
   async lanesWithPending(lanes: readonly string[]): Promise<Set<string>> {
     const { rows } = await this.pool.query<{ lane: string }>(
@@ -226,13 +239,27 @@ export class LedgerStore {
    * of an older term can be added after it. Null when the lane already has a newer term.
    */
   async claimTerm(lane: string, term: number): Promise<number | null> {
-    const { rows } = await this.pool.query<{ term: string; height: string }>(
-      `WITH up AS (UPDATE baton_lanes SET term = $2 WHERE lane = $1 AND term < $2 RETURNING term, height)
-       SELECT term, height FROM up UNION ALL SELECT term, height FROM baton_lanes WHERE lane = $1`,
-      [lane, term],
+    return (await this.claimTerms([{ lane, term }]))[0]!;
+  }
+
+  /** `claimTerm` for several lanes in one statement; one answer per claim, in order. */
+  async claimTerms(claims: ReadonlyArray<{ lane: string; term: number }>): Promise<Array<number | null>> {
+    // A lane claimed twice in one batch: only its newest term can win.
+    const highest = new Map<string, number>();
+    for (const { lane, term } of claims) highest.set(lane, Math.max(term, highest.get(lane) ?? term));
+    const { rows } = await this.pool.query<{ lane: string; term: string; height: string }>(
+      `WITH c AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS c(lane, term)),
+            up AS (UPDATE baton_lanes l SET term = c.term FROM c
+                   WHERE l.lane = c.lane AND l.term < c.term RETURNING l.lane, l.term, l.height)
+       SELECT c.lane, coalesce(up.term, l.term) AS term, coalesce(up.height, l.height) AS height
+       FROM c LEFT JOIN up ON up.lane = c.lane LEFT JOIN baton_lanes l ON l.lane = c.lane`,
+      [[...highest.keys()], [...highest.values()]],
     );
-    const row = rows[0];
-    return row && Number(row.term) === term ? Number(row.height) : null;
+    const byLane = new Map(rows.map((r) => [r.lane, r]));
+    return claims.map(({ lane, term }) => {
+      const row = byLane.get(lane);
+      return row && Number(row.term) === term ? Number(row.height) : null;
+    });
   }
 
   /**

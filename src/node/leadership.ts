@@ -3,10 +3,11 @@ import type { Logger } from '../log.js';
 import type { TypedEvents } from '../events.js';
 import type { LaneRuntime } from '../api/context.js';
 import { runLeader, type LeaderLimits } from '../ledger/leader.js';
-import type { LedgerStore } from '../ledger/store.js';
+import type { LedgerStore, PendingTx } from '../ledger/store.js';
 import type { Waker } from '../waker.js';
 import { backoffMs, monotonicMs, settlesWithin, sleep } from '../time.js';
 import type { ReplicaEvents } from './events.js';
+import { Coalescer } from '../coalescer.js';
 
 interface Term {
   term: number;
@@ -44,7 +45,15 @@ export class Leadership {
   private readonly unsubscribe: Array<() => void> = [];
   private stopped = false;
 
-  constructor(private readonly options: LeadershipOptions) {}
+  /** Lanes taken over together (a drain, a rebalance, a killed peer) are claimed in one query. */
+  private readonly claims: Coalescer<{ lane: string; term: number }, number | null>;
+  /** …and their pending transactions read in one query beside it. */
+  private readonly pendingReads: Coalescer<string, PendingTx[]>;
+
+  constructor(private readonly options: LeadershipOptions) {
+    this.claims = new Coalescer((claims) => options.store.claimTerms(claims));
+    this.pendingReads = new Coalescer((lanes) => options.store.pendingOf(lanes, options.limits.maxBlockTxs));
+  }
 
   start(): void {
     const { elector, events } = this.options;
@@ -183,6 +192,10 @@ export class Leadership {
       await elector.resign(lane);
       return;
     }
+    // The pending read runs beside the claim; it is used only if no block landed in between.
+    const heightBefore = runtime.follower.loaded ? runtime.follower.height : null;
+    const prefetch =
+      heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null);
     const claimedHeight = await this.claim(lane, term, signal);
     if (claimedHeight === null) {
       if (!signal.aborted) {
@@ -207,6 +220,7 @@ export class Leadership {
         events,
         stillLeads: () => elector.holds(lane, term),
         claimedHeight,
+        firstPending: claimedHeight === heightBefore ? await prefetch : null,
       },
       signal,
     );
@@ -221,7 +235,7 @@ export class Leadership {
   private async claim(lane: string, term: number, signal: AbortSignal): Promise<number | null> {
     for (let attempt = 0; !signal.aborted && this.options.elector.holds(lane, term); attempt++) {
       try {
-        return await this.options.store.claimTerm(lane, term);
+        return await this.claims.get({ lane, term });
       } catch (error) {
         this.options.logger.warn('claiming the term failed, retrying', { lane, term, error });
         await sleep(backoffMs(attempt, 20, 500), signal);

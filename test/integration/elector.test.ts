@@ -216,3 +216,67 @@ describe('fenced commits', () => {
     assert.equal((await store.blocksAfter('main', 0, 10)).length, 1);
   });
 });
+
+describe('claims and pending reads for several lanes at once', () => {
+  test('claimTerms answers each claim: its height when claimed, null under a newer term; a repeat is idempotent', async () => {
+    const { store } = await freshLane();
+    await store.ensureLane('b', 'token');
+    await store.ensureLane('c', 'token');
+    assert.equal(await store.claimTerm('c', 5), 0);
+    const b1 = block(1, 1, GENESIS_PARENT);
+    assert.equal(await store.claimTerm('main', 1), 0);
+    await store.commitBlock(b1);
+    assert.deepEqual(
+      await store.claimTerms([
+        { lane: 'main', term: 2 },
+        { lane: 'b', term: 1 },
+        { lane: 'c', term: 4 },
+      ]),
+      [1, 0, null],
+    );
+    assert.deepEqual(
+      await store.claimTerms([{ lane: 'main', term: 2 }]),
+      [1],
+      'claiming the same term again',
+    );
+    assert.deepEqual(
+      await store.claimTerms([
+        { lane: 'b', term: 2 },
+        { lane: 'b', term: 3 },
+      ]),
+      [null, 0],
+      'one lane twice in a batch: only the newest term wins',
+    );
+  });
+
+  test('pendingOf reads each lane in arrival order, up to the limit, and nothing for a lane without any', async () => {
+    const { store, pool } = await freshLane();
+    await store.ensureLane('b', 'token');
+    const put = (id: string, lane: string) =>
+      pool.query(
+        "INSERT INTO baton_txs (id, lane, body, signer, signature) VALUES ($1, $2, '{}', 's', 's')",
+        [id, lane],
+      );
+    for (const [id, lane] of [
+      ['m1', 'main'],
+      ['b1', 'b'],
+      ['m2', 'main'],
+      ['m3', 'main'],
+    ] as const)
+      await put(id, lane);
+    const [main, b, none, again] = await store.pendingOf(['main', 'b', 'nope', 'main'], 2);
+    assert.deepEqual(
+      main!.map((t) => t.id),
+      ['m1', 'm2'],
+    );
+    assert.deepEqual(
+      b!.map((t) => t.id),
+      ['b1'],
+    );
+    assert.deepEqual(none, []);
+    assert.deepEqual(
+      again!.map((t) => t.id),
+      ['m1', 'm2'],
+    );
+  });
+});

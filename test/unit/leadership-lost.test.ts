@@ -81,7 +81,8 @@ const body = JSON.stringify({
 
 /** Just enough of the store for a leader loop: one pending transaction, an empty chain. */
 const store = {
-  claimTerm: () => Promise.resolve(0),
+  claimTerms: (claims: unknown[]) => Promise.resolve(claims.map(() => 0)),
+  pendingOf: (lanes: string[]) => Promise.resolve(lanes.map(() => [{ id: 'f'.repeat(64), body }])),
   snapshot: () => Promise.resolve({ height: 0, tipHash: GENESIS_PARENT, tipTime: 0, entries: [] }),
   blocksAfter: () => Promise.resolve([]),
   pending: () => Promise.resolve([{ id: 'f'.repeat(64), body }]),
