@@ -28,10 +28,27 @@ export function createPool(options: PoolOptions): pg.Pool {
   return pool;
 }
 
-/** Opens the pool's connections up front, so none has to be opened when a lane is taken over. */
-export async function warmPool(pool: pg.Pool, connections: number): Promise<void> {
+/**
+ * Opens the pool's connections up front, so none has to be opened when a lane is taken over,
+ * and runs `warm` on each.
+ */
+export async function warmPool(
+  pool: pg.Pool,
+  connections: number,
+  warm: (client: pg.PoolClient) => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
   const clients = await Promise.allSettled(Array.from({ length: connections }, () => pool.connect()));
-  for (const c of clients) if (c.status === 'fulfilled') c.value.release();
+  await Promise.all(
+    clients.map(async (c) => {
+      if (c.status !== 'fulfilled') return;
+      // A connection that failed to warm up is closed rather than handed out.
+      const failure = await warm(c.value).then(
+        () => undefined,
+        (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+      );
+      c.value.release(failure);
+    }),
+  );
 }
 
 /** SQLSTATEs raised by the schema's own checks. */

@@ -89,6 +89,28 @@ export function blockFromNotice(payload: string): BlockRecord | null {
   }
 }
 
+const CLAIM_TERMS = `
+  WITH c AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS c(lane, term)),
+       up AS (UPDATE baton_lanes l SET term = c.term FROM c
+              WHERE l.lane = c.lane AND l.term < c.term RETURNING l.lane, l.term, l.height)
+  SELECT c.lane, coalesce(up.term, l.term) AS term, coalesce(up.height, l.height) AS height
+  FROM c LEFT JOIN up ON up.lane = c.lane LEFT JOIN baton_lanes l ON l.lane = c.lane`;
+
+const PENDING_OF = `
+  SELECT l.lane, t.id, t.body FROM unnest($1::text[]) AS l(lane)
+  CROSS JOIN LATERAL (SELECT id, body FROM baton_txs
+                      WHERE lane = l.lane AND height IS NULL ORDER BY seq LIMIT $2) AS t`;
+
+/**
+ * Runs, for no lanes, the statements a replica sends the moment it takes lanes over, so that the
+ * connection's server process has the tables and indexes in its caches by then: a new
+ * connection's first statement on a table costs more than the claim itself.
+ */
+export async function warmConnection(client: pg.ClientBase): Promise<void> {
+  await client.query(CLAIM_TERMS, [[], []]);
+  await client.query(PENDING_OF, [[], 1]);
+}
+
 const BLOCK_COLUMNS = 'lane, height, hash, parent_hash, term, producer, time_ms, tx_ids, results, changes';
 
 /** All ledger SQL. Every method is one round trip; multi-statement work lives in SQL functions. */
@@ -197,12 +219,10 @@ export class LedgerStore {
 
   /** `pending` for several lanes in one query; one list per lane, in order. */
   async pendingOf(lanes: readonly string[], limit: number): Promise<PendingTx[][]> {
-    const { rows } = await this.pool.query<PendingTx & { lane: string }>(
-      `SELECT l.lane, t.id, t.body FROM unnest($1::text[]) AS l(lane)
-       CROSS JOIN LATERAL (SELECT id, body FROM baton_txs
-                           WHERE lane = l.lane AND height IS NULL ORDER BY seq LIMIT $2) AS t`,
-      [[...new Set(lanes)], limit],
-    );
+    const { rows } = await this.pool.query<PendingTx & { lane: string }>(PENDING_OF, [
+      [...new Set(lanes)],
+      limit,
+    ]);
     const byLane = new Map<string, PendingTx[]>(lanes.map((lane) => [lane, []]));
     for (const { lane, id, body } of rows) byLane.get(lane)!.push({ id, body });
     return lanes.map((lane) => [...byLane.get(lane)!]);
@@ -247,14 +267,10 @@ export class LedgerStore {
     // A lane claimed twice in one batch: only its newest term can win.
     const highest = new Map<string, number>();
     for (const { lane, term } of claims) highest.set(lane, Math.max(term, highest.get(lane) ?? term));
-    const { rows } = await this.pool.query<{ lane: string; term: string; height: string }>(
-      `WITH c AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS c(lane, term)),
-            up AS (UPDATE baton_lanes l SET term = c.term FROM c
-                   WHERE l.lane = c.lane AND l.term < c.term RETURNING l.lane, l.term, l.height)
-       SELECT c.lane, coalesce(up.term, l.term) AS term, coalesce(up.height, l.height) AS height
-       FROM c LEFT JOIN up ON up.lane = c.lane LEFT JOIN baton_lanes l ON l.lane = c.lane`,
-      [[...highest.keys()], [...highest.values()]],
-    );
+    const { rows } = await this.pool.query<{ lane: string; term: string; height: string }>(CLAIM_TERMS, [
+      [...highest.keys()],
+      [...highest.values()],
+    ]);
     const byLane = new Map(rows.map((r) => [r.lane, r]));
     return claims.map(({ lane, term }) => {
       const row = byLane.get(lane);

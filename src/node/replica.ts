@@ -12,7 +12,7 @@ import { TypedEvents } from '../events.js';
 import { LaneFollower } from '../ledger/follower.js';
 import { Intake } from '../ledger/intake.js';
 import { SignatureVerifier } from '../ledger/keys.js';
-import { LedgerStore, blockFromNotice } from '../ledger/store.js';
+import { LedgerStore, blockFromNotice, warmConnection } from '../ledger/store.js';
 import { backoffMs, sleep } from '../time.js';
 import { VERSION } from '../version.js';
 import { Waker } from '../waker.js';
@@ -150,7 +150,10 @@ export class Replica {
     } finally {
       client.release();
     }
-    await Promise.all([warmPool(this.pool, config.poolSize), warmPool(this.followPool, FOLLOW_POOL_SIZE)]);
+    await Promise.all([
+      warmPool(this.pool, config.poolSize, warmConnection),
+      warmPool(this.followPool, FOLLOW_POOL_SIZE),
+    ]);
     const app = appByName(config.app);
     await this.store.ensureLanes(config.lanes, app.name);
     await this.syncLanes();
