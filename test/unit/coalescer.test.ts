@@ -36,4 +36,17 @@ describe('Coalescer', () => {
     fail = false;
     assert.equal(await c.get('c'), 'C');
   });
+
+  it('hands run at most maxBatch keys at a time, in order, and counts the calls still waiting', async () => {
+    const runs: number[][] = [];
+    const c = new Coalescer((keys: number[]) => {
+      runs.push(keys);
+      return Promise.resolve(keys);
+    }, 2);
+    const all = Promise.all([1, 2, 3, 4, 5].map((k) => c.get(k)));
+    assert.equal(c.queued, 5);
+    assert.deepEqual(await all, [1, 2, 3, 4, 5]);
+    assert.deepEqual(runs, [[1, 2], [3, 4], [5]]);
+    assert.equal(c.queued, 0);
+  });
 });
