@@ -2,34 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { GENESIS_PARENT } from '../../src/db/migrations.js';
-import { blockHash, type BlockRecord } from '../../src/ledger/block.js';
 import { LaneFollower } from '../../src/ledger/follower.js';
-import { LedgerStore, blockFromNotice } from '../../src/ledger/store.js';
+import { LedgerStore, blockFromNotice, blockNotice } from '../../src/ledger/store.js';
 import { silentLogger } from '../../src/log.js';
 import { waitUntil } from '../../src/wait.js';
 import { usePostgresPerFile } from '../helpers/postgres.js';
+import { testBlock as block } from '../helpers/blocks.js';
 
 const file = usePostgresPerFile();
-
-function block(
-  term: number,
-  height: number,
-  parentHash: string,
-  changes: BlockRecord['changes'] = [],
-): BlockRecord {
-  const unhashed = {
-    lane: 'main',
-    height,
-    parentHash,
-    term,
-    producer: 'test',
-    time: new Date(1_700_000_000_000 + height).toISOString(),
-    txs: [] as string[],
-    results: [] as BlockRecord['results'],
-    changes,
-  };
-  return { ...unhashed, hash: blockHash(unhashed) };
-}
 
 /** A fresh lane with term 1 claimed, and a listener recording [channel, payload] in arrival order. */
 async function setUp() {
@@ -53,7 +33,7 @@ async function setUp() {
 describe('blocks in their commit notification (real PostgreSQL)', () => {
   test('a small block is sent whole on baton_block_data, before its baton_blocks notice', async () => {
     const { store, heard } = await setUp();
-    const b1 = block(1, 1, GENESIS_PARENT, [['balance:aa', 5]]);
+    const b1 = block(1, 1, GENESIS_PARENT, { changes: [['balance:aa', 5]] });
     await store.commitBlock(b1);
     await waitUntil(() => heard.some(([c]) => c === 'baton_blocks'), { message: 'baton_blocks notice' });
     assert.deepEqual(
@@ -66,11 +46,18 @@ describe('blocks in their commit notification (real PostgreSQL)', () => {
 
   test('a block too large for a notification is announced by height only', async () => {
     const { store, heard } = await setUp();
-    const big = block(1, 1, GENESIS_PARENT, [['note', 'x'.repeat(9_000)]]);
+    const big = block(1, 1, GENESIS_PARENT, { changes: [['note', 'x'.repeat(9_000)]] });
     await store.commitBlock(big);
     await waitUntil(() => heard.length > 0, { message: 'a notice' });
     // The data notice would precede the height one in the same commit: none came.
     assert.deepEqual(heard, [['baton_blocks', 'main:1']]);
+  });
+
+  test('a block with too many transactions for a notification is not even serialised for one', () => {
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => i.toString(16).padStart(64, '0'));
+    assert.equal(blockNotice(block(1, 1, GENESIS_PARENT, { txs: ids(200) })), null);
+    const small = block(1, 1, GENESIS_PARENT, { txs: ids(3) });
+    assert.deepEqual(blockFromNotice(blockNotice(small)!), small);
   });
 
   test('a fenced commit sends nothing', async () => {
@@ -88,7 +75,7 @@ describe('blocks in their commit notification (real PostgreSQL)', () => {
     const { store } = await setUp();
     const follower = new LaneFollower('main', store, silentLogger);
     await follower.load();
-    const b1 = block(1, 1, GENESIS_PARENT, [['balance:aa', 5]]);
+    const b1 = block(1, 1, GENESIS_PARENT, { changes: [['balance:aa', 5]] });
     const b2 = block(1, 2, b1.hash);
     follower.offerNotified(b2); // not the next block
     assert.equal(follower.height, 0);
