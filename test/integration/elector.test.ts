@@ -5,11 +5,12 @@ import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.
 import { PostgresElector } from '../../src/coordination/postgres.js';
 import { SQLSTATE, sqlState } from '../../src/db/pool.js';
 import { GENESIS_PARENT } from '../../src/db/migrations.js';
-import { blockHash, type BlockRecord } from '../../src/ledger/block.js';
+import { blockHash } from '../../src/ledger/block.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { silentLogger } from '../../src/log.js';
 import { usePostgresPerFile, withClient } from '../helpers/postgres.js';
 import { proxied } from '../helpers/proxy.js';
+import { testBlock as block } from '../helpers/blocks.js';
 
 const file = usePostgresPerFile();
 const cleanups = file.cleanups;
@@ -37,21 +38,6 @@ function startElector(url: string, id: string, timings: LeaseTimings = leaseTimi
 
 function elected(elector: PostgresElector, timeoutMs = 10_000) {
   return elector.events.waitFor('lane:elected', (e) => e.lane === 'main', AbortSignal.timeout(timeoutMs));
-}
-
-function block(term: number, height: number, parentHash: string, txs: string[] = []): BlockRecord {
-  const unhashed = {
-    lane: 'main',
-    height,
-    parentHash,
-    term,
-    producer: 'test',
-    time: new Date(1_700_000_000_000 + height).toISOString(),
-    txs,
-    results: txs.map(() => ({ ok: true as const })),
-    changes: [] as BlockRecord['changes'],
-  };
-  return { ...unhashed, hash: blockHash(unhashed) };
 }
 
 async function expectSqlState(promise: Promise<unknown>, state: string): Promise<void> {
@@ -208,10 +194,10 @@ describe('fenced commits', () => {
       "INSERT INTO baton_txs (id, lane, body, signer, signature) VALUES ($1, 'main', '{}', $2, $3)",
       [id, 'b'.repeat(64), 'c'.repeat(128)],
     );
-    const b1 = block(1, 1, GENESIS_PARENT, [id]);
+    const b1 = block(1, 1, GENESIS_PARENT, { txs: [id] });
     await store.commitBlock(b1);
-    await expectSqlState(store.commitBlock(block(1, 2, b1.hash, [id])), SQLSTATE.txNotPending);
-    const unknown = block(1, 2, b1.hash, ['d'.repeat(64)]);
+    await expectSqlState(store.commitBlock(block(1, 2, b1.hash, { txs: [id] })), SQLSTATE.txNotPending);
+    const unknown = block(1, 2, b1.hash, { txs: ['d'.repeat(64)] });
     await expectSqlState(store.commitBlock(unknown), SQLSTATE.txNotPending);
     assert.equal((await store.blocksAfter('main', 0, 10)).length, 1);
   });

@@ -1,0 +1,22 @@
+import { blockHash, type BlockRecord } from '../../src/ledger/block.js';
+
+/** A hashed block of lane `main` by producer `test`, every transaction ok, for store-level tests. */
+export function testBlock(
+  term: number,
+  height: number,
+  parentHash: string,
+  { txs = [], changes = [] }: { txs?: string[]; changes?: BlockRecord['changes'] } = {},
+): BlockRecord {
+  const unhashed = {
+    lane: 'main',
+    height,
+    parentHash,
+    term,
+    producer: 'test',
+    time: new Date(1_700_000_000_000 + height).toISOString(),
+    txs,
+    results: txs.map(() => ({ ok: true as const })),
+    changes,
+  };
+  return { ...unhashed, hash: blockHash(unhashed) };
+}
