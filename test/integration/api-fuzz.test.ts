@@ -46,6 +46,22 @@ async function answerOf(request: Promise<Answer>): Promise<Answer> {
   }
 }
 
+/** Sends a generated HTTP case to the replica under test. */
+function sendCase(
+  baseUrl: string,
+  c: {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body?: Buffer | string;
+    chunkBytes?: number;
+  },
+): Promise<Answer> {
+  return answerOf(
+    send(baseUrl, c.method, c.path, { headers: c.headers, body: c.body, chunkBytes: c.chunkBytes }),
+  );
+}
+
 function assertContract(answer: Answer, method: string, what: string): void {
   const violation = contractViolation(answer, method);
   if (violation !== undefined) assert.fail(`${what.slice(0, 300)}: ${violation}`);
@@ -144,9 +160,7 @@ describe('API fuzzing (fast-check, real PostgreSQL, in-process replica)', () => 
     await unchangedBy(() =>
       fc.assert(
         fc.asyncProperty(httpCaseArb, async (c) => {
-          const answer = await answerOf(
-            send(baseUrl, c.method, c.path, { headers: c.headers, body: c.body, chunkBytes: c.chunkBytes }),
-          );
+          const answer = await sendCase(baseUrl, c);
           assertContract(answer, c.method, `${c.method} ${c.path}`);
           await assertAlive();
         }),
@@ -159,9 +173,7 @@ describe('API fuzzing (fast-check, real PostgreSQL, in-process replica)', () => 
     await unchangedBy(() =>
       fc.assert(
         fc.asyncProperty(submitCaseArb, async (c) => {
-          const answer = await answerOf(
-            send(baseUrl, c.method, c.path, { headers: c.headers, body: c.body, chunkBytes: c.chunkBytes }),
-          );
+          const answer = await sendCase(baseUrl, c);
           assertContract(answer, c.method, `${c.method} ${c.path}`);
           assert.ok(answer.status >= 400, `unsigned input refused: ${answer.status} ${answer.text}`);
           await assertAlive();
