@@ -6,7 +6,7 @@ import type { Cleanups } from './cleanups.js';
 import type { BenchEnv } from './env.js';
 import { SteadyLoad, type LoadStats } from './load.js';
 import { note } from './progress.js';
-import { productionGapMs } from './production-gap.js';
+import { oldestArrivalSql, productionGapMs } from './production-gap.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface HandoverOptions {
@@ -57,8 +57,7 @@ async function transitions(
 ): Promise<{ moves: Transition[]; ordinary: number[]; ordinaryPending: number[] }> {
   const { rows } = await db.query<{ lane: string; term: string; time_ms: string; first_rx: string | null }>(
     `SELECT b.lane, b.term, b.time_ms,
-            (SELECT floor(extract(epoch FROM min(t.received_at)) * 1000) FROM baton_txs t
-             WHERE t.id = ANY(b.tx_ids)) AS first_rx
+            ${oldestArrivalSql('b.tx_ids')} AS first_rx
      FROM baton_blocks b WHERE b.lane = ANY($1::text[]) ORDER BY b.lane, b.height`,
     [LANES],
   );
