@@ -3,6 +3,12 @@ import type { TypedEvents } from '../events.js';
 export interface ElectorEvents extends Record<string, unknown> {
   /** This replica now leads `lane` under `term` (not yet claimed in the ledger's fence). */
   'lane:elected': { lane: string; term: number };
+  /**
+   * Another replica handed `lane` over to this one under `term`; `lane:elected` follows once this
+   * replica has confirmed the lease itself. Until then it may prepare (claim the term, read what is
+   * pending) but must not produce.
+   */
+  'lane:granted': { lane: string; term: number };
   /** This replica no longer leads `lane` under `term`; stop its ordered work at once. */
   'lane:lost': { lane: string; term: number; reason: LostReason };
   'lease:renew:error': { error: unknown };
@@ -59,7 +65,8 @@ export interface Elector {
   holds(lane: string, term: number): boolean;
   /**
    * Gives a lane up so another replica can take it without waiting for the lease to expire;
-   * with `to`, only that replica may take it (while it is live, at most one lease TTL).
+   * with `to`, the lease goes to that replica (directly where the backend can, see `granted`, or
+   * reserved for it while it is live, at most one lease TTL).
    */
   resign(lane: string, to?: string): Promise<void>;
   /** Like `resign` for several lanes at once (one round trip where the backend allows). */
@@ -67,6 +74,11 @@ export interface Elector {
   resignAll(): Promise<void>;
   /** Runs the next acquire attempt now (another replica gave a lane up). */
   poke(): void;
+  /**
+   * Another replica says it handed `lane` to this one under `term`. The elector confirms the
+   * lease with a query of its own before `lane:elected`: the message proves nothing about when.
+   */
+  granted?(lane: string, term: number): void;
   queryCounts(): ElectorQueryCounts;
   /** Runs until `signal` aborts; then releases what it holds where it can. */
   run(signal: AbortSignal): Promise<void>;

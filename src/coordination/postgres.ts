@@ -17,6 +17,53 @@ interface Session {
   started: string;
 }
 
+/**
+ * Gives leases up (`$1` lanes at `$2` terms, held by session `$3`/`$4`). With a live successor
+ * `$5`, each lease is handed to its elector session under a new term and announced per lane on
+ * `baton_leases` as JSON {grant, term, to}; otherwise released, reserved for `$5` if given, and
+ * announced with an empty payload (a poke).
+ */
+const RESIGN = `
+  WITH g AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS g(lane, term)),
+       successor AS (SELECT r.id, r.session_pid, r.session_started FROM baton_replicas r
+                     JOIN pg_stat_activity a ON a.pid = r.session_pid AND a.backend_start = r.session_started
+                     WHERE r.id = $5::text),
+       handed AS (
+         UPDATE baton_leases l
+         SET holder = s.id, holder_pid = s.session_pid, holder_started = s.session_started,
+             term = GREATEST(l.term, (SELECT b.term FROM baton_lanes b WHERE b.lane = l.lane)) + 1,
+             expires_at = clock_timestamp() + make_interval(secs => $6::float8 / 1000),
+             reserved_for = NULL, reserved_until = NULL
+         FROM g, successor s
+         WHERE l.lane = g.lane AND l.term = g.term AND l.holder_pid = $3 AND l.holder_started = $4::timestamptz
+         RETURNING l.lane, l.term, l.holder),
+       released AS (
+         UPDATE baton_leases l
+         SET holder = NULL, holder_pid = NULL, holder_started = NULL, expires_at = NULL,
+             reserved_for = $5::text,
+             reserved_until = CASE WHEN $5::text IS NULL THEN NULL
+                                   ELSE clock_timestamp() + make_interval(secs => $6::float8 / 1000) END
+         FROM g
+         WHERE l.lane = g.lane AND l.term = g.term AND l.holder_pid = $3 AND l.holder_started = $4::timestamptz
+           AND NOT EXISTS (SELECT 1 FROM successor)
+         RETURNING l.lane)
+  SELECT pg_notify('baton_leases', json_build_object('grant', lane, 'term', term, 'to', holder)::text) FROM handed
+  UNION ALL
+  SELECT pg_notify('baton_leases', '') FROM (SELECT 1 FROM released LIMIT 1) AS any_released`;
+
+/** A `baton_leases` notice that a lease was handed to replica `to`; null for a plain poke. */
+export function parseLeaseGrant(payload: string): { lane: string; term: number; to: string } | null {
+  if (!payload.startsWith('{')) return null;
+  try {
+    const m = JSON.parse(payload) as Record<string, unknown>;
+    const { grant, term, to } = m;
+    if (typeof grant !== 'string' || typeof to !== 'string' || !Number.isSafeInteger(term)) return null;
+    return { lane: grant, term: term as number, to };
+  } catch {
+    return null;
+  }
+}
+
 export interface PostgresElectorOptions {
   url: string;
   replicaId: string;
@@ -37,6 +84,9 @@ export class PostgresElector implements Elector {
   readonly events = new TypedEvents<ElectorEvents>();
   private readonly conn: DedicatedConnection;
   private readonly held = new Map<string, Held>();
+  /** Leases other replicas say they handed to this one, not yet confirmed by a renewal. */
+  private readonly grants = new Map<string, number>();
+  private confirmNow = false;
   private candidacy = new Set<string>();
   private session: Session | null = null;
   private lastRenewSent = 0;
@@ -84,9 +134,10 @@ export class PostgresElector implements Elector {
   }
 
   /**
-   * Gives lanes up in one query and wakes the other replicas. With `to`, each lease stays
-   * reserved for that replica while it is live (at most one TTL), so the chosen successor takes
-   * it on its next tick and nobody else can, including this replica.
+   * Gives lanes up in one query and wakes the other replicas. With `to`, each lease goes straight
+   * to that replica's live elector session under a new term, announced on `baton_leases` (see
+   * `parseLeaseGrant`), so the successor skips its acquire round trip; if `to` is not live, the
+   * lease is released but stays reserved for it (at most one TTL), and nobody else may take it.
    */
   async resignLanes(lanes: readonly string[], to?: string): Promise<void> {
     const given: Array<{ lane: string; term: number }> = [];
@@ -96,33 +147,33 @@ export class PostgresElector implements Elector {
     }
     if (given.length === 0) return;
     for (const { lane } of given) this.drop(lane, 'resigned');
+    await this.release(given, to);
+  }
+
+  private async release(given: ReadonlyArray<{ lane: string; term: number }>, to?: string): Promise<void> {
     const session = this.session;
     if (!session) return;
     this.queries.resign++;
     await this.conn
-      .query(
-        `WITH given AS (
-           UPDATE baton_leases l
-           SET holder = NULL, holder_pid = NULL, holder_started = NULL, expires_at = NULL,
-               reserved_for = $5::text,
-               reserved_until = CASE WHEN $5::text IS NULL THEN NULL
-                                     ELSE clock_timestamp() + make_interval(secs => $6::float8 / 1000) END
-           FROM unnest($1::text[], $2::bigint[]) AS g(lane, term)
-           WHERE l.lane = g.lane AND l.term = g.term AND l.holder_pid = $3 AND l.holder_started = $4::timestamptz
-           RETURNING l.lane)
-         SELECT pg_notify('baton_leases', coalesce(string_agg(lane, ','), '')) FROM given`,
-        [
-          given.map((g) => g.lane),
-          given.map((g) => g.term),
-          session.pid,
-          session.started,
-          to ?? null,
-          this.options.timings.ttlMs,
-        ],
-      )
+      .query(RESIGN, [
+        given.map((g) => g.lane),
+        given.map((g) => g.term),
+        session.pid,
+        session.started,
+        to ?? null,
+        this.options.timings.ttlMs,
+      ])
       .catch((error: unknown) =>
         this.options.logger.warn('resign failed; the leases will expire', { lanes: given.length, error }),
       );
+  }
+
+  granted(lane: string, term: number): void {
+    if ((this.held.get(lane)?.term ?? 0) >= term || (this.grants.get(lane) ?? 0) >= term) return;
+    this.grants.set(lane, term);
+    if (this.candidacy.has(lane)) this.events.emit('lane:granted', { lane, term });
+    this.confirmNow = true;
+    this.waker.wake();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -168,6 +219,7 @@ export class PostgresElector implements Elector {
   private onSessionDown(error: unknown): void {
     const hadSession = this.session !== null;
     this.session = null;
+    this.grants.clear();
     for (const lane of [...this.held.keys()]) this.drop(lane, 'session-lost');
     if (hadSession) this.events.emit('session:down', { error });
   }
@@ -190,10 +242,11 @@ export class PostgresElector implements Elector {
   private async tick(): Promise<void> {
     const session = this.session!;
     try {
-      if (this.held.size > 0 && monotonicMs() - this.lastRenewSent >= this.options.timings.renewIntervalMs) {
-        await this.renew(session);
-      }
-      const wanted = [...this.candidacy].filter((lane) => !this.held.has(lane));
+      const renewDue =
+        this.held.size > 0 && monotonicMs() - this.lastRenewSent >= this.options.timings.renewIntervalMs;
+      if (renewDue) await this.renew(session);
+      else if (this.confirmNow) await this.confirmGrants(session);
+      const wanted = [...this.candidacy].filter((lane) => !this.held.has(lane) && !this.grants.has(lane));
       if (wanted.length > 0) await this.acquire(session, wanted);
     } catch (error) {
       // A failing elector session cannot vouch for anything: end it, which drops our leases.
@@ -204,33 +257,102 @@ export class PostgresElector implements Elector {
     }
   }
 
+  /**
+   * Extends this session's leases of the lanes it leads (and of those handed to it, which the
+   * next step then confirms). A lease this replica does not track is left to expire.
+   */
   private async renew(session: Session): Promise<void> {
     const sentAt = monotonicMs();
     this.lastRenewSent = sentAt;
+    const confirming = new Map(this.grants);
     this.queries.renew++;
     const { rows } = await this.conn.query<{ lane: string; term: string }>(
       `UPDATE baton_leases SET expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
-       WHERE holder_pid = $1 AND holder_started = $2::timestamptz
+       WHERE holder_pid = $1 AND holder_started = $2::timestamptz AND lane = ANY($4::text[])
        RETURNING lane, term`,
-      [session.pid, session.started, this.options.timings.ttlMs],
+      [session.pid, session.started, this.options.timings.ttlMs, [...this.held.keys(), ...confirming.keys()]],
     );
-    const renewed = new Map(rows.map((r) => [r.lane, Number(r.term)]));
+    const renewed = new Map(
+      rows.map((r) => [r.lane, { term: Number(r.term), leftMs: this.options.timings.ttlMs }]),
+    );
     for (const [lane, held] of [...this.held]) {
-      if (renewed.get(lane) === held.term) held.renewedAt = sentAt;
+      if (renewed.get(lane)?.term === held.term) held.renewedAt = sentAt;
       else this.drop(lane, 'lease-taken');
     }
+    await this.adoptGrants(confirming, renewed, sentAt);
   }
 
+  /**
+   * Confirms leases handed to this replica with a read (no write to wait for): each is held from
+   * the moment this query was sent, minus the part of its TTL already gone, never from the notice.
+   */
+  private async confirmGrants(session: Session): Promise<void> {
+    const sentAt = monotonicMs();
+    const confirming = new Map(this.grants);
+    this.queries.renew++;
+    const { rows } = await this.conn.query<{ lane: string; term: string; left_ms: number }>(
+      `SELECT lane, term, extract(epoch FROM expires_at - clock_timestamp())::float8 * 1000 AS left_ms
+       FROM baton_leases
+       WHERE holder_pid = $1 AND holder_started = $2::timestamptz AND lane = ANY($3::text[])`,
+      [session.pid, session.started, [...confirming.keys()]],
+    );
+    const found = new Map(rows.map((r) => [r.lane, { term: Number(r.term), leftMs: Number(r.left_ms) }]));
+    await this.adoptGrants(confirming, found, sentAt);
+  }
+
+  /**
+   * Takes the handed-over leases that `found` shows this session holding under the announced
+   * term (`leftMs` of their TTL left when the query ran, sent at `sentAt`); releases at once
+   * those for lanes this replica does not campaign for.
+   */
+  private async adoptGrants(
+    confirming: ReadonlyMap<string, number>,
+    found: ReadonlyMap<string, { term: number; leftMs: number }>,
+    sentAt: number,
+  ): Promise<void> {
+    const unwanted: Array<{ lane: string; term: number }> = [];
+    for (const [lane, term] of confirming) {
+      if (this.grants.get(lane) === term) this.grants.delete(lane);
+      const lease = found.get(lane);
+      if (lease?.term !== term || this.held.has(lane)) continue;
+      if (!this.candidacy.has(lane)) {
+        unwanted.push({ lane, term });
+        continue;
+      }
+      const renewedAt = sentAt - Math.max(0, this.options.timings.ttlMs - lease.leftMs);
+      // A lease that waited long for its confirmation is renewed on the next tick.
+      if (sentAt - renewedAt >= this.options.timings.renewIntervalMs) this.lastRenewSent = 0;
+      this.took(lane, term, renewedAt);
+    }
+    // Grants announced while the query ran are confirmed on the next tick.
+    this.confirmNow = this.grants.size > 0;
+    if (unwanted.length > 0) await this.release(unwanted);
+  }
+
+  private took(lane: string, term: number, renewedAt: number): void {
+    this.held.set(lane, { term, renewedAt });
+    this.options.logger.info('lane elected', { lane, term });
+    this.events.emit('lane:elected', { lane, term });
+  }
+
+  /**
+   * Takes lanes whose lease is free, expired, held by a dead session, or already held by this
+   * session: one handed over a moment ago, or one this replica stopped tracking. Those keep their
+   * term (the handover already made it new, and this process ran the older term's work to its
+   * end); every other lane gets a term above both the lease's and the ledger's.
+   */
   private async acquire(session: Session, lanes: string[]): Promise<void> {
     const sentAt = monotonicMs();
     this.queries.acquire++;
     const { rows } = await this.conn.query<{ lane: string; term: string }>(
       `UPDATE baton_leases l
        SET holder = $1, holder_pid = $2, holder_started = $3::timestamptz,
-           term = GREATEST(l.term, (SELECT b.term FROM baton_lanes b WHERE b.lane = l.lane)) + 1,
+           term = CASE WHEN l.holder_pid = $2 AND l.holder_started = $3::timestamptz AND l.term >= fence.term
+                       THEN l.term ELSE GREATEST(l.term, fence.term) + 1 END,
            expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000),
            reserved_for = NULL, reserved_until = NULL
-       WHERE l.lane = ANY($5::text[])
+       FROM baton_lanes fence
+       WHERE fence.lane = l.lane AND l.lane = ANY($5::text[])
          AND (l.holder_pid IS NULL
               OR l.expires_at IS NULL
               OR l.expires_at <= clock_timestamp()
@@ -246,11 +368,6 @@ export class PostgresElector implements Elector {
        RETURNING l.lane, l.term`,
       [this.options.replicaId, session.pid, session.started, this.options.timings.ttlMs, lanes],
     );
-    for (const row of rows) {
-      const term = Number(row.term);
-      this.held.set(row.lane, { term, renewedAt: sentAt });
-      this.options.logger.info('lane elected', { lane: row.lane, term });
-      this.events.emit('lane:elected', { lane: row.lane, term });
-    }
+    for (const row of rows) this.took(row.lane, Number(row.term), sentAt);
   }
 }

@@ -19,6 +19,15 @@ interface Term {
   progressAt: number;
 }
 
+/** A lane's first steps under a new term, started when it was handed over, before it is confirmed. */
+interface Preparation {
+  term: number;
+  /** The follower's height when the pending read was sent (null: not loaded, no read). */
+  heightBefore: number | null;
+  claim: Promise<number | null>;
+  pending: Promise<PendingTx[] | null>;
+}
+
 /** How long a handover waits for an in-flight commit before resigning anyway (fencing keeps it safe). */
 const HANDOVER_WAIT_MS = 2_000;
 
@@ -42,6 +51,7 @@ export interface LeadershipOptions {
  */
 export class Leadership {
   private readonly terms = new Map<string, Term>();
+  private readonly prepared = new Map<string, Preparation>();
   private readonly unsubscribe: Array<() => void> = [];
   private stopped = false;
 
@@ -62,6 +72,7 @@ export class Leadership {
         const current = this.terms.get(lane);
         if (current?.term === term) current.progressAt = monotonicMs();
       }),
+      elector.events.on('lane:granted', ({ lane, term }) => this.prepare(lane, term)),
       elector.events.on('lane:elected', ({ lane, term }) => this.begin(lane, term)),
       elector.events.on('lane:lost', ({ lane, term, reason }) => {
         const current = this.terms.get(lane);
@@ -182,6 +193,24 @@ export class Leadership {
     this.terms.set(lane, entry);
   }
 
+  /**
+   * A lane handed to this replica: its term is claimed and its pending transactions read while
+   * the elector confirms the lease, so the first block can follow the confirmation at once.
+   * Claiming before the confirmation is safe: the term was granted to this replica, and a newer
+   * one (if the lease moved on meanwhile) wins the claim over it.
+   */
+  private prepare(lane: string, term: number): void {
+    const runtime = this.options.lanes.get(lane);
+    if (this.stopped || !runtime) return;
+    const heightBefore = runtime.follower.loaded ? runtime.follower.height : null;
+    this.prepared.set(lane, {
+      term,
+      heightBefore,
+      claim: this.claims.get({ lane, term }).catch(() => null),
+      pending: heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null),
+    });
+  }
+
   private async lead(lane: string, term: number, signal: AbortSignal): Promise<void> {
     const { elector, store, logger, events } = this.options;
     const runtime = this.options.lanes.get(lane);
@@ -193,10 +222,20 @@ export class Leadership {
       return;
     }
     // The pending read runs beside the claim; it is used only if no block landed in between.
-    const heightBefore = runtime.follower.loaded ? runtime.follower.height : null;
+    let prepared = this.prepared.get(lane);
+    this.prepared.delete(lane);
+    if (prepared?.term !== term) prepared = undefined;
+    const heightBefore =
+      prepared !== undefined
+        ? prepared.heightBefore
+        : runtime.follower.loaded
+          ? runtime.follower.height
+          : null;
     const prefetch =
-      heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null);
-    const claimedHeight = await this.claim(lane, term, signal);
+      prepared?.pending ??
+      (heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null));
+    // A preparation's claim that failed (or lost to a newer term) is simply tried again.
+    const claimedHeight = (await prepared?.claim) ?? (await this.claim(lane, term, signal));
     if (claimedHeight === null) {
       if (!signal.aborted) {
         log.warn('a newer term exists in the ledger; resigning');

@@ -4,7 +4,7 @@ import { appByName } from '../apps/index.js';
 import type { ApiContext, LaneRuntime, Readiness } from '../api/context.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { StreamHub } from '../api/stream.js';
-import { PostgresElector } from '../coordination/postgres.js';
+import { PostgresElector, parseLeaseGrant } from '../coordination/postgres.js';
 import { DedicatedConnection } from '../db/dedicated.js';
 import { migrate } from '../db/migrations.js';
 import { createPool, warmPool } from '../db/pool.js';
@@ -420,7 +420,9 @@ export class Replica {
       const follower = this.lanes.get(payload.slice(0, sep))?.follower;
       if (follower && Number(payload.slice(sep + 1)) > follower.height) follower.requestCatchUp();
     } else if (channel === 'baton_leases') {
-      this.elector.poke();
+      const grant = parseLeaseGrant(payload);
+      if (grant?.to === this.id && this.elector.granted) this.elector.granted(grant.lane, grant.term);
+      else this.elector.poke();
     } else if (channel === LANES_CHANNEL) {
       this.store
         .lane(payload)

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.js';
-import { PostgresElector } from '../../src/coordination/postgres.js';
+import { PostgresElector, parseLeaseGrant } from '../../src/coordination/postgres.js';
+import type { DedicatedConnection } from '../../src/db/dedicated.js';
+import { waitUntil } from '../../src/wait.js';
 import { SQLSTATE, sqlState } from '../../src/db/pool.js';
 import { GENESIS_PARENT } from '../../src/db/migrations.js';
 import { blockHash } from '../../src/ledger/block.js';
@@ -24,8 +26,13 @@ async function freshLane(): Promise<{ url: string; store: LedgerStore; pool: pg.
   return { url, store, pool };
 }
 
-function startElector(url: string, id: string, timings: LeaseTimings = leaseTimings(3_000)) {
-  const elector = new PostgresElector({ url, replicaId: id, timings, logger: silentLogger });
+function startElector(
+  url: string,
+  id: string,
+  timings: LeaseTimings = leaseTimings(3_000),
+  onSession?: (conn: DedicatedConnection) => Promise<void>,
+) {
+  const elector = new PostgresElector({ url, replicaId: id, timings, logger: silentLogger, onSession });
   const controller = new AbortController();
   const done = elector.run(controller.signal);
   const stop = async (): Promise<void> => {
@@ -34,6 +41,40 @@ function startElector(url: string, id: string, timings: LeaseTimings = leaseTimi
   };
   cleanups.push(stop);
   return { elector, stop };
+}
+
+/** Records the elector session as a replica's, as the replica registry does: a lease can then be handed to it. */
+function registerAs(id: string) {
+  return async (conn: DedicatedConnection): Promise<void> => {
+    await conn.query(
+      `INSERT INTO baton_replicas (id, instance, url, pid, version, session_pid, session_started)
+       VALUES ($1, 'test', 'http://127.0.0.1:1', 1, 'test', pg_backend_pid(),
+               (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()))
+       ON CONFLICT (id) DO UPDATE SET session_pid = EXCLUDED.session_pid, session_started = EXCLUDED.session_started`,
+      [id],
+    );
+  };
+}
+
+/** Passes lease notices for `id` to its elector, as a replica's listener does. */
+async function forwardGrants(url: string, id: string, elector: PostgresElector): Promise<void> {
+  const listener = new pg.Client({ connectionString: url });
+  await listener.connect();
+  cleanups.push(() => listener.end());
+  listener.on('notification', (msg) => {
+    const grant = parseLeaseGrant(msg.payload ?? '');
+    if (grant?.to === id) elector.granted(grant.lane, grant.term);
+  });
+  await listener.query('LISTEN baton_leases');
+}
+
+async function leaseRow(url: string) {
+  return withClient(url, async (c) => {
+    const { rows } = await c.query<{ holder: string | null; term: string; reserved_for: string | null }>(
+      "SELECT holder, term, reserved_for FROM baton_leases WHERE lane = 'main'",
+    );
+    return { holder: rows[0]!.holder, term: Number(rows[0]!.term), reservedFor: rows[0]!.reserved_for };
+  });
 }
 
 function elected(elector: PostgresElector, timeoutMs = 10_000) {
@@ -139,6 +180,84 @@ describe('PostgreSQL elector', () => {
     });
     assert.ok(acquiredAt < oldExpiry, 'the survivor must take over before the old lease would have expired');
     assert.equal((await lost).reason, 'session-lost');
+  });
+});
+
+describe('handing a lease over', () => {
+  // The successor only acquires when woken, so every step below is its reaction to the handover.
+  const sleepy = leaseTimings(3_000, { acquireIntervalMs: 60_000 });
+
+  async function leaderAndSuccessor(successorCampaigns: boolean) {
+    const { url } = await freshLane();
+    const a = startElector(url, 'a');
+    const won = elected(a.elector);
+    a.elector.setCandidacy(['main']);
+    const { term } = await won;
+    const b = startElector(url, 'b', sleepy, registerAs('b'));
+    await b.elector.events.waitFor('session:up', () => true, AbortSignal.timeout(10_000));
+    if (successorCampaigns) b.elector.setCandidacy(['main']);
+    await forwardGrants(url, 'b', b.elector);
+    return { url, a, b, term };
+  }
+
+  test("goes straight to the successor's session under the next term, confirmed by the successor", async () => {
+    const { url, a, b, term } = await leaderAndSuccessor(true);
+    const before = b.elector.queryCounts();
+    const granted = b.elector.events.waitFor('lane:granted', () => true, AbortSignal.timeout(10_000));
+    const next = elected(b.elector);
+    await a.elector.resign('main', 'b');
+
+    assert.deepEqual(await granted, { lane: 'main', term: term + 1 });
+    assert.deepEqual(await next, { lane: 'main', term: term + 1 });
+    assert.equal(b.elector.holds('main', term + 1), true);
+    const after = b.elector.queryCounts();
+    assert.equal(after.acquire, before.acquire, 'no acquire query: the lease was handed over');
+    assert.equal(after.renew, before.renew + 1, 'one renewal confirms the lease');
+    assert.deepEqual(await leaseRow(url), { holder: 'b', term: term + 1, reservedFor: null });
+    assert.equal(a.elector.holds('main', term), false);
+  });
+
+  test('a lease handed to a replica that does not campaign for the lane is released at once', async () => {
+    const { url, a, b, term } = await leaderAndSuccessor(false);
+    let electedB = false;
+    b.elector.events.on('lane:elected', () => (electedB = true));
+    a.elector.setCandidacy([]);
+    await a.elector.resign('main', 'b');
+    await waitUntil(async () => (await leaseRow(url)).holder === null, {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+      message: 'lease released by b',
+    });
+    assert.equal(electedB, false);
+    const c = startElector(url, 'c');
+    const next = elected(c.elector);
+    c.elector.setCandidacy(['main']);
+    assert.ok((await next).term > term + 1);
+  });
+
+  test('a successor that misses the notice still takes the lane on its own', async () => {
+    const { url } = await freshLane();
+    const a = startElector(url, 'a');
+    const won = elected(a.elector);
+    a.elector.setCandidacy(['main']);
+    const { term } = await won;
+    const b = startElector(url, 'b', leaseTimings(3_000), registerAs('b'));
+    await b.elector.events.waitFor('session:up', () => true, AbortSignal.timeout(10_000));
+    b.elector.setCandidacy(['main']);
+    const next = elected(b.elector);
+    await a.elector.resign('main', 'b');
+    assert.ok((await next).term > term);
+    assert.equal((await leaseRow(url)).holder, 'b');
+  });
+
+  test('a lease for a successor that is not live is released and kept for it', async () => {
+    const { url } = await freshLane();
+    const a = startElector(url, 'a');
+    const won = elected(a.elector);
+    a.elector.setCandidacy(['main']);
+    await won;
+    await a.elector.resign('main', 'gone');
+    assert.deepEqual(await leaseRow(url), { holder: null, term: (await won).term, reservedFor: 'gone' });
   });
 });
 
