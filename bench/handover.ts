@@ -30,6 +30,8 @@ export interface HandoverResult extends HandoverOptions {
   ordinaryIntervals: Summary | null;
   /** The same intervals counted only while a transaction was waiting, as the planned gaps are. */
   ordinaryPendingIntervals: Summary | null;
+  /** One operator handover before the measured trials, while the replicas warm up: reported apart. */
+  warmup: PlannedGaps;
   handover: PlannedGaps;
   priority: PlannedGaps;
   join: PlannedGaps;
@@ -110,7 +112,8 @@ export async function handoverSection(
   const unregister = cleanups.add('cluster handover', () => cluster.kill());
   const db = new pg.Client({ connectionString: databaseUrl });
   let loads: SteadyLoad[] = [];
-  const windows: Array<{ kind: 'handover' | 'priority' | 'join'; from: number; to: number }> = [];
+  type Kind = 'warmup' | 'handover' | 'priority' | 'join';
+  const windows: Array<{ kind: Kind; from: number; to: number }> = [];
   try {
     await cluster.start();
     await cluster.waitReady(60_000);
@@ -144,13 +147,16 @@ export async function handoverSection(
     };
     await settled();
 
-    note(`[handover] ${o.trials} operator handovers of lane main`);
-    for (let i = 0; i < o.trials; i++) {
+    const handOverMain = async (kind: Kind): Promise<void> => {
       const from = Date.now();
       await admin('POST', '/v1/admin/lanes/main/handover', {});
-      windows.push({ kind: 'handover', from, to: Date.now() + 2_000 });
+      windows.push({ kind, from, to: Date.now() + 2_000 });
       await settled();
-    }
+    };
+    note('[handover] warm-up: one operator handover, reported apart');
+    await handOverMain('warmup');
+    note(`[handover] ${o.trials} operator handovers of lane main`);
+    for (let i = 0; i < o.trials; i++) await handOverMain('handover');
 
     note(`[handover] ${o.trials} priority changes (every lane moves to the new top replica)`);
     for (let i = 0; i < o.trials; i++) {
@@ -197,7 +203,7 @@ export async function handoverSection(
   }
   const { moves: all, ordinary, ordinaryPending } = await transitions(db).finally(() => db.end());
   await cluster.stop();
-  const gaps = (kind: 'handover' | 'priority' | 'join'): PlannedGaps => {
+  const gaps = (kind: Kind): PlannedGaps => {
     const inWindows = all.filter((t) =>
       windows.some((w) => w.kind === kind && t.at >= w.from && t.at <= w.to),
     );
@@ -213,6 +219,7 @@ export async function handoverSection(
     lanes: LANES,
     ordinaryIntervals: summarize(ordinary),
     ordinaryPendingIntervals: summarize(ordinaryPending),
+    warmup: gaps('warmup'),
     handover: gaps('handover'),
     priority: gaps('priority'),
     join: gaps('join'),

@@ -27,7 +27,8 @@ export const USAGE = `usage: npm run bench -- [${SECTIONS.join('|')} ...] [optio
   --candidates N    etcd3 candidate processes (default 3)
   --replicas LIST   replica counts of the throughput section, comma-separated (default 1,3,5)
   --duration S      throughput window in seconds, per replica count (default 10; the raw INSERT baseline
-                    uses the same); also the load window of the streams section
+                    uses the same); also the measured load window of the streams section, after 2 s
+                    of warm-up load whose blocks are timed apart
   --subscribers N   SDK block subscribers in the streams section (default 100)
   --warmup S        load before each throughput window opens (default 5)
   --lease-ttl MS    lane lease TTL of the Baton clusters (default 3000)

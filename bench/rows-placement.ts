@@ -66,7 +66,13 @@ export function handoverRows(r: HandoverResult): Row[] {
       '< 100 ms at p99',
       verdict(g.gaps ? g.gaps.p99 < 100 : undefined),
     );
+  const w = r.warmup.gaps;
   return [
+    row(
+      s,
+      'warm-up operator handover before the trials, not counted in them: production gap (raw gap)',
+      w && r.warmup.rawGaps ? `${ms(w.max)} (${ms(r.warmup.rawGaps.max)}), ${r.warmup.moves} move(s)` : '—',
+    ),
     gapRow(`operator handover ×${r.trials}`, r.handover),
     gapRow(`priority change ×${r.trials}`, r.priority),
     gapRow(`replica join ×${r.trials}`, r.join),

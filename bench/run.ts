@@ -177,6 +177,7 @@ async function postgresSections(
       await attempt(results, 'streams', async () => {
         results.streams = await streamsSection(env, cleanups, {
           subscribers: opts.subscribers,
+          warmupS: 2,
           durationS: opts.durationS,
           ratePerSec: opts.rate,
           leaseTtlMs: opts.leaseTtlMs,
