@@ -13,6 +13,11 @@ export class Waker {
     }
   }
 
+  /** Forgets a wake nobody has waited for yet: from now on only new wakes count. */
+  clear(): void {
+    this.pending = false;
+  }
+
   /** Resolves on a wake, after `timeoutMs`, or when `signal` aborts, whichever is first. */
   wait(timeoutMs: number, signal: AbortSignal): Promise<void> {
     if (this.pending || signal.aborted) {

@@ -106,18 +106,27 @@ export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promis
   let failures = 0;
   let needsCatchUp = !(ctx.follower.loaded && ctx.follower.height === ctx.claimedHeight);
   let prefetched = needsCatchUp ? null : (ctx.firstPending ?? null);
+  // Whether the last read may have left transactions behind. When it did not, only a new
+  // transaction's notification (or the progress poll, should one be lost) can add work, so the
+  // loop waits for one instead of asking the database again after every block.
+  let mayHaveMore = true;
   while (!signal.aborted) {
     try {
       if (needsCatchUp) {
         await ctx.follower.catchUp();
         needsCatchUp = false;
       }
-      const pending = prefetched ?? (await ctx.store.pending(ctx.lane, ctx.limits.maxBlockTxs));
-      prefetched = null;
-      if (pending.length === 0) {
+      if (!mayHaveMore) {
         await ctx.waker.wait(ctx.limits.idleWaitMs, signal);
-        continue;
+        if (signal.aborted) break;
       }
+      // A transaction committed after this point wakes the waker after this point too.
+      if (!prefetched) ctx.waker.clear();
+      const pending = prefetched ?? (await ctx.store.pending(ctx.lane, ctx.limits.maxBlockTxs));
+      // A prefetched read is older than the waker's state: read again after its block.
+      mayHaveMore = prefetched !== null || pending.length >= ctx.limits.maxBlockTxs;
+      prefetched = null;
+      if (pending.length === 0) continue;
       const block = buildBlock(ctx, pending);
       if (signal.aborted) break;
       if (!ctx.stillLeads()) return 'lost';
@@ -139,6 +148,7 @@ export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promis
       // Not on the tip, or an outcome we cannot know (connection lost mid-commit): re-read the tip.
       needsCatchUp = true;
       failures++;
+      mayHaveMore = true;
       const level = isConnectionError(error) || code === SQLSTATE.notOnTip ? 'warn' : 'error';
       ctx.logger[level]('block production failed, retrying', { error, code, failures });
       await sleep(backoffMs(failures, 20, 1_000), signal);
