@@ -126,7 +126,7 @@ function streamsRows(r: StreamsResult): Row[] {
       s,
       `deliveries, warm-up included (${blocks} blocks × ${r.options.subscribers} subscribers, ~${r.options.ratePerSec} tx/s for ${r.options.warmupS} + ${r.options.durationS} s)`,
       int(r.deliveries),
-      `load: ${int(r.load.accepted)} accepted / ${int(r.load.failed)} failed / ${int(r.load.skipped)} skipped`,
+      `load (each tx sent once over plain keep-alive HTTP): ${int(r.load.accepted)} accepted / ${int(r.load.failed)} failed / ${int(r.load.skipped)} skipped`,
     ),
     row(
       s,

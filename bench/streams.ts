@@ -4,7 +4,7 @@ import type { Cleanups } from './cleanups.js';
 import { BenchCluster } from './cluster.js';
 import type { CommitWatchData, FromCommitWatch } from './commit-watch-worker.js';
 import type { BenchEnv } from './env.js';
-import { SteadyLoad, type LoadStats } from './load.js';
+import { SteadyLoad, lightSender, type LoadStats } from './load.js';
 import { Progress } from './progress.js';
 import type { FromSubscriberWorker, SubscriberWorkerData, ToSubscriberWorker } from './subscriber-worker.js';
 import { summarize, type Summary } from './stats.js';
@@ -168,14 +168,17 @@ export async function streamsSection(
   const stopSubscribers = cleanups.add('stream subscribers', async () => {
     await Promise.all(threads.map((t) => t.kill()));
   });
+  // Nothing stops here, so the load needs no SDK retries: a lighter client leaves the CPU to the replicas.
+  const sender = lightSender(cluster.urls, options.lane);
   const load = new SteadyLoad({
     urls: cluster.urls,
     lane: options.lane,
     ratePerSec: options.ratePerSec,
     maxInFlight: Math.max(100, options.ratePerSec * 3),
     keys: 500,
+    send: sender.send,
   });
-  const stopLoad = cleanups.add('streams load', () => void load.stop());
+  const stopLoad = cleanups.add('streams load', () => void load.stop().then(sender.close));
   let watch: CommitWatch | null = null;
   let unregisterWatch: () => void = () => undefined;
   try {
@@ -221,6 +224,7 @@ export async function streamsSection(
       );
     }
     const loadStats = await load.stop();
+    sender.close();
     stopLoad();
     // Every subscriber should reach the last committed height; wait (bounded) for stragglers.
     await sleep(200);
@@ -286,6 +290,7 @@ export async function streamsSection(
   } finally {
     stopSubscribers();
     await load.stop();
+    sender.close();
     stopLoad();
     await watch?.stop().catch(() => undefined);
     unregisterWatch();
