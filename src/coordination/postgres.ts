@@ -51,6 +51,12 @@ const RESIGN = `
   UNION ALL
   SELECT pg_notify('baton_leases', '') FROM (SELECT 1 FROM released LIMIT 1) AS any_released`;
 
+/** The leases of `$3` lanes that session `$1`/`$2` holds, with the milliseconds of TTL left. */
+const CONFIRM = `
+  SELECT lane, term, extract(epoch FROM expires_at - clock_timestamp())::float8 * 1000 AS left_ms
+  FROM baton_leases
+  WHERE holder_pid = $1 AND holder_started = $2::timestamptz AND lane = ANY($3::text[])`;
+
 /** A `baton_leases` notice that a lease was handed to replica `to`; null for a plain poke. */
 export function parseLeaseGrant(payload: string): { lane: string; term: number; to: string } | null {
   if (!payload.startsWith('{')) return null;
@@ -205,6 +211,9 @@ export class PostgresElector implements Elector {
       const row = rows[0];
       if (!row || signal.aborted) return;
       await this.options.onSession?.(this.conn);
+      // A new server process pays for its first statement on a table: pay it now, not during
+      // the first handover to this replica.
+      await this.conn.query(CONFIRM, [row.pid, row.started, []]);
       this.session = { pid: row.pid, started: row.started };
       this.events.emit('session:up', { sessionId: `${row.pid}@${row.started}` });
     } catch (error) {
@@ -290,12 +299,11 @@ export class PostgresElector implements Elector {
     const sentAt = monotonicMs();
     const confirming = new Map(this.grants);
     this.queries.renew++;
-    const { rows } = await this.conn.query<{ lane: string; term: string; left_ms: number }>(
-      `SELECT lane, term, extract(epoch FROM expires_at - clock_timestamp())::float8 * 1000 AS left_ms
-       FROM baton_leases
-       WHERE holder_pid = $1 AND holder_started = $2::timestamptz AND lane = ANY($3::text[])`,
-      [session.pid, session.started, [...confirming.keys()]],
-    );
+    const { rows } = await this.conn.query<{ lane: string; term: string; left_ms: number }>(CONFIRM, [
+      session.pid,
+      session.started,
+      [...confirming.keys()],
+    ]);
     const found = new Map(rows.map((r) => [r.lane, { term: Number(r.term), leftMs: Number(r.left_ms) }]));
     await this.adoptGrants(confirming, found, sentAt);
   }
