@@ -4,7 +4,7 @@ import { sleep } from '../src/time.js';
 import { waitUntil } from '../src/wait.js';
 import type { Cleanups } from './cleanups.js';
 import type { BenchEnv } from './env.js';
-import { SteadyLoad, lightSender, type LoadStats } from './load.js';
+import { SteadyLoad, type LoadStats } from './load.js';
 import { note } from './progress.js';
 import { oldestArrivalSql, productionGapMs } from './production-gap.js';
 import { summarize, type Summary } from './stats.js';
@@ -112,7 +112,6 @@ export async function handoverSection(
   const unregister = cleanups.add('cluster handover', () => cluster.kill());
   const db = new pg.Client({ connectionString: databaseUrl });
   let loads: SteadyLoad[] = [];
-  let senders: Array<ReturnType<typeof lightSender>> = [];
   type Kind = 'warmup' | 'handover' | 'priority' | 'join';
   const windows: Array<{ kind: Kind; from: number; to: number }> = [];
   try {
@@ -120,19 +119,9 @@ export async function handoverSection(
     await cluster.waitReady(60_000);
     await db.connect();
     const urls = cluster.replicas.map((r) => r.url);
-    // A light client that moves on from a stopped replica as the SDK would, but costs the
-    // machine far less CPU than the SDK's `fetch`: the gaps measured are the replicas' own.
-    senders = LANES.map((lane) => lightSender(urls, lane, { failover: true }));
     loads = LANES.map(
-      (lane, i) =>
-        new SteadyLoad({
-          urls,
-          lane,
-          ratePerSec: o.ratePerLane,
-          maxInFlight: o.ratePerLane * 3,
-          keys: 50,
-          send: senders[i]!.send,
-        }),
+      (lane) =>
+        new SteadyLoad({ urls, lane, ratePerSec: o.ratePerLane, maxInFlight: o.ratePerLane * 3, keys: 50 }),
     );
     for (const load of loads) load.start();
     const admin = async (method: string, path: string, body: unknown): Promise<void> => {
@@ -210,7 +199,6 @@ export async function handoverSection(
     }
   } finally {
     for (const load of loads) await load.stop();
-    for (const sender of senders) sender.close();
     unregister();
   }
   const { moves: all, ordinary, ordinaryPending } = await transitions(db).finally(() => db.end());

@@ -40,49 +40,29 @@ export function plainSender(url: string, lane: string): Sender {
 }
 
 /**
- * Each transaction sent to the replicas of `urls` in turn, over keep-alive connections that read
- * only the status line: where the load only drives the system, this leaves more of a 2-core
- * machine to the system under test than the SDK's `fetch` does. With `failover`, a transaction
- * whose replica is unreachable or draining (503) goes to the next one, as the SDK would send it
- * (same id, so never applied twice); without it each is sent once.
+ * Each transaction sent once, to the replicas of `urls` in turn, over keep-alive connections that
+ * read only the status line: where the load only drives the system (no replica stops), this
+ * leaves more of a 2-core machine to the system under test than the SDK's `fetch` does.
  */
-export function lightSender(
-  urls: readonly string[],
-  lane: string,
-  { failover = false } = {},
-): { send: Sender; close: () => void } {
+export function lightSender(urls: readonly string[], lane: string): { send: Sender; close: () => void } {
   const idle = urls.map(() => [] as KeepAliveConnection[]);
   const path = `/v1/lanes/${encodeURIComponent(lane)}/txs`;
   const close = () => {
     for (const connections of idle) for (const c of connections.splice(0)) c.close();
   };
-  const post = async (i: number, body: string): Promise<number> => {
+  const send: Sender = async (tx, seq) => {
+    const i = seq % urls.length;
     const target = new URL(urls[i]!);
     const connection = idle[i]!.pop() ?? new KeepAliveConnection(target.hostname, Number(target.port));
+    let status: number;
     try {
-      const status = await connection.post(path, body);
-      idle[i]!.push(connection);
-      return status;
+      status = await connection.post(path, JSON.stringify(tx.envelope));
     } catch (error) {
       connection.close();
       throw new SendFailure(error instanceof Error ? error.message : 'request failed');
     }
-  };
-  const send: Sender = async (tx, seq) => {
-    const body = JSON.stringify(tx.envelope);
-    const attempts = failover ? urls.length : 1;
-    let failure = new SendFailure('no attempt');
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      try {
-        const status = await post((seq + attempt) % urls.length, body);
-        if (status >= 200 && status < 300) return;
-        failure = new SendFailure(`HTTP ${status}`);
-        if (status !== 503) break;
-      } catch (error) {
-        failure = error as SendFailure;
-      }
-    }
-    throw failure;
+    idle[i]!.push(connection);
+    if (status < 200 || status >= 300) throw new SendFailure(`HTTP ${status}`);
   };
   return { send, close };
 }

@@ -78,7 +78,7 @@ export function handoverRows(r: HandoverResult): Row[] {
     gapRow(`replica join ×${r.trials}`, r.join),
     row(
       s,
-      'client submissions failed during the moves (plain keep-alive HTTP, moving to the next replica when one is unreachable or draining, same tx id)',
+      'client submissions failed during the moves',
       `${r.load.failed} of ${int(r.load.submitted)}`,
       '',
       '0',
