@@ -6,7 +6,7 @@ import { LaneFollower } from '../../src/ledger/follower.js';
 import { LedgerStore, blockFromNotice, blockNotice } from '../../src/ledger/store.js';
 import { silentLogger } from '../../src/log.js';
 import { waitUntil } from '../../src/wait.js';
-import { usePostgresPerFile } from '../helpers/postgres.js';
+import { usePostgresPerFile, testPool } from '../helpers/postgres.js';
 import { testBlock as block } from '../helpers/blocks.js';
 
 const file = usePostgresPerFile();
@@ -14,7 +14,7 @@ const file = usePostgresPerFile();
 /** A fresh lane with term 1 claimed, and a listener recording [channel, payload] in arrival order. */
 async function setUp() {
   const url = await file.server.database();
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const pool = testPool(url, 2);
   const listener = new pg.Client({ connectionString: url });
   file.cleanups.push(
     () => pool.end(),

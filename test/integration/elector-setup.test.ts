@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import pg from 'pg';
 import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.js';
 import { PostgresElector } from '../../src/coordination/postgres.js';
 import type { DedicatedConnection } from '../../src/db/dedicated.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { LedgerStore } from '../../src/ledger/store.js';
-import { usePostgresPerFile } from '../helpers/postgres.js';
+import { usePostgresPerFile, testPool } from '../helpers/postgres.js';
 import { proxied } from '../helpers/proxy.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -15,7 +14,7 @@ const cleanups = file.cleanups;
 
 async function freshLane(): Promise<string> {
   const url = await file.server.database();
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const pool = testPool(url, 2);
   try {
     await new LedgerStore(pool).ensureLane('main', 'token');
   } finally {

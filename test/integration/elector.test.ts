@@ -10,7 +10,7 @@ import { GENESIS_PARENT } from '../../src/db/migrations.js';
 import { blockHash } from '../../src/ledger/block.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { silentLogger } from '../../src/log.js';
-import { usePostgresPerFile, withClient } from '../helpers/postgres.js';
+import { usePostgresPerFile, withClient, testPool } from '../helpers/postgres.js';
 import { proxied } from '../helpers/proxy.js';
 import { testBlock as block } from '../helpers/blocks.js';
 
@@ -19,7 +19,7 @@ const cleanups = file.cleanups;
 
 async function freshLane(): Promise<{ url: string; store: LedgerStore; pool: pg.Pool }> {
   const url = await file.server.database();
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const pool = testPool(url, 4);
   cleanups.push(() => pool.end());
   const store = new LedgerStore(pool);
   await store.ensureLane('main', 'token');

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { setImmediate as yieldToLoop, setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { TestPostgres } from '../helpers/postgres.js';
+import { TestPostgres, testPool } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait.js';
 import { startReplica, type Replica } from '../../src/node/replica.js';
 import { replicaConfig, type ReplicaConfig } from '../../src/node/config.js';
@@ -590,8 +590,7 @@ describe('block streams (real PostgreSQL, in-process replicas)', () => {
 
     before(async () => {
       const databaseUrl = await pgServer!.database();
-      const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-      pool.on('error', () => undefined); // idle clients see the server stop at the very end
+      const pool = testPool(databaseUrl, 2);
       pools.push(pool);
       store = new LedgerStore(pool);
       e1 = await replica({
