@@ -202,13 +202,20 @@ export class Leadership {
   private prepare(lane: string, term: number): void {
     const runtime = this.options.lanes.get(lane);
     if (this.stopped || !runtime) return;
-    const heightBefore = runtime.follower.loaded ? runtime.follower.height : null;
     this.prepared.set(lane, {
       term,
-      heightBefore,
+      ...this.readAhead(lane, runtime),
       claim: this.claims.get({ lane, term }).catch(() => null),
-      pending: heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null),
     });
+  }
+
+  /** Reads the lane's pending transactions now, noting the height the read started from. */
+  private readAhead(lane: string, runtime: LaneRuntime): Pick<Preparation, 'heightBefore' | 'pending'> {
+    const heightBefore = runtime.follower.loaded ? runtime.follower.height : null;
+    return {
+      heightBefore,
+      pending: heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null),
+    };
   }
 
   private async lead(lane: string, term: number, signal: AbortSignal): Promise<void> {
@@ -225,15 +232,7 @@ export class Leadership {
     let prepared = this.prepared.get(lane);
     this.prepared.delete(lane);
     if (prepared?.term !== term) prepared = undefined;
-    const heightBefore =
-      prepared !== undefined
-        ? prepared.heightBefore
-        : runtime.follower.loaded
-          ? runtime.follower.height
-          : null;
-    const prefetch =
-      prepared?.pending ??
-      (heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null));
+    const { heightBefore, pending: prefetch } = prepared ?? this.readAhead(lane, runtime);
     // A preparation's claim that failed (or lost to a newer term) is simply tried again.
     const claimedHeight = (await prepared?.claim) ?? (await this.claim(lane, term, signal));
     if (claimedHeight === null) {
