@@ -251,10 +251,10 @@ export class PostgresElector implements Elector {
   private async tick(): Promise<void> {
     const session = this.session!;
     try {
-      const renewDue =
-        this.held.size > 0 && monotonicMs() - this.lastRenewSent >= this.options.timings.renewIntervalMs;
-      if (renewDue) await this.renew(session);
-      else if (this.confirmNow) await this.confirmGrants(session);
+      if (this.held.size > 0 && monotonicMs() - this.lastRenewSent >= this.options.timings.renewIntervalMs) {
+        await this.renew(session);
+      }
+      if (this.confirmNow) await this.confirmGrants(session);
       const wanted = [...this.candidacy].filter((lane) => !this.held.has(lane) && !this.grants.has(lane));
       if (wanted.length > 0) await this.acquire(session, wanted);
     } catch (error) {
@@ -266,34 +266,28 @@ export class PostgresElector implements Elector {
     }
   }
 
-  /**
-   * Extends this session's leases of the lanes it leads (and of those handed to it, which the
-   * next step then confirms). A lease this replica does not track is left to expire.
-   */
+  /** Extends this session's leases of the lanes it leads; one it does not track is left to expire. */
   private async renew(session: Session): Promise<void> {
     const sentAt = monotonicMs();
     this.lastRenewSent = sentAt;
-    const confirming = new Map(this.grants);
     this.queries.renew++;
     const { rows } = await this.conn.query<{ lane: string; term: string }>(
       `UPDATE baton_leases SET expires_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
        WHERE holder_pid = $1 AND holder_started = $2::timestamptz AND lane = ANY($4::text[])
        RETURNING lane, term`,
-      [session.pid, session.started, this.options.timings.ttlMs, [...this.held.keys(), ...confirming.keys()]],
+      [session.pid, session.started, this.options.timings.ttlMs, [...this.held.keys()]],
     );
-    const renewed = new Map(
-      rows.map((r) => [r.lane, { term: Number(r.term), leftMs: this.options.timings.ttlMs }]),
-    );
+    const renewed = new Map(rows.map((r) => [r.lane, Number(r.term)]));
     for (const [lane, held] of [...this.held]) {
-      if (renewed.get(lane)?.term === held.term) held.renewedAt = sentAt;
+      if (renewed.get(lane) === held.term) held.renewedAt = sentAt;
       else this.drop(lane, 'lease-taken');
     }
-    await this.adoptGrants(confirming, renewed, sentAt);
   }
 
   /**
    * Confirms leases handed to this replica with a read (no write to wait for): each is held from
-   * the moment this query was sent, minus the part of its TTL already gone, never from the notice.
+   * the moment this query was sent, minus the part of its TTL already gone, never from the
+   * notice. One handed over for a lane this replica does not campaign for is released at once.
    */
   private async confirmGrants(session: Session): Promise<void> {
     const sentAt = monotonicMs();
@@ -305,19 +299,6 @@ export class PostgresElector implements Elector {
       [...confirming.keys()],
     ]);
     const found = new Map(rows.map((r) => [r.lane, { term: Number(r.term), leftMs: Number(r.left_ms) }]));
-    await this.adoptGrants(confirming, found, sentAt);
-  }
-
-  /**
-   * Takes the handed-over leases that `found` shows this session holding under the announced
-   * term (`leftMs` of their TTL left when the query ran, sent at `sentAt`); releases at once
-   * those for lanes this replica does not campaign for.
-   */
-  private async adoptGrants(
-    confirming: ReadonlyMap<string, number>,
-    found: ReadonlyMap<string, { term: number; leftMs: number }>,
-    sentAt: number,
-  ): Promise<void> {
     const unwanted: Array<{ lane: string; term: number }> = [];
     for (const [lane, term] of confirming) {
       if (this.grants.get(lane) === term) this.grants.delete(lane);
