@@ -211,9 +211,6 @@ export class PostgresElector implements Elector {
       const row = rows[0];
       if (!row || signal.aborted) return;
       await this.options.onSession?.(this.conn);
-      // A new server process pays for its first statement on a table: pay it now, not during
-      // the first handover to this replica.
-      await this.conn.query(CONFIRM, [row.pid, row.started, []]);
       this.session = { pid: row.pid, started: row.started };
       this.events.emit('session:up', { sessionId: `${row.pid}@${row.started}` });
     } catch (error) {
