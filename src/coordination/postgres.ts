@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import { DedicatedConnection } from '../db/dedicated.js';
+import { sessionAlive } from '../db/sessions.js';
 import { monotonicMs } from '../time.js';
 import { Waker } from '../waker.js';
 import type { Elector, ElectorEvents, ElectorQueryCounts, LeaseTimings, LostReason } from './elector.js';
@@ -26,8 +27,7 @@ interface Session {
 const RESIGN = `
   WITH g AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS g(lane, term)),
        successor AS (SELECT r.id, r.session_pid, r.session_started FROM baton_replicas r
-                     JOIN pg_stat_activity a ON a.pid = r.session_pid AND a.backend_start = r.session_started
-                     WHERE r.id = $5::text),
+                     WHERE r.id = $5::text AND ${sessionAlive('r.session_pid', 'r.session_started')}),
        handed AS (
          UPDATE baton_leases l
          SET holder = s.id, holder_pid = s.session_pid, holder_started = s.session_started,
@@ -50,6 +50,31 @@ const RESIGN = `
   SELECT pg_notify('baton_leases', json_build_object('grant', lane, 'term', term, 'to', holder)::text) FROM handed
   UNION ALL
   SELECT pg_notify('baton_leases', '') FROM (SELECT 1 FROM released LIMIT 1) AS any_released`;
+
+/**
+ * Takes the `$5` lanes whose lease is free, expired, held by a dead session, or already held by
+ * session `$2`/`$3` (see `acquire`) for replica `$1`, with a TTL of `$4` ms.
+ */
+const ACQUIRE = `
+  UPDATE baton_leases l
+  SET holder = $1, holder_pid = $2, holder_started = $3::timestamptz,
+      term = CASE WHEN l.holder_pid = $2 AND l.holder_started = $3::timestamptz AND l.term >= fence.term
+                  THEN l.term ELSE GREATEST(l.term, fence.term) + 1 END,
+      expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000),
+      reserved_for = NULL, reserved_until = NULL
+  FROM baton_lanes fence
+  WHERE fence.lane = l.lane AND l.lane = ANY($5::text[])
+    AND (l.holder_pid IS NULL
+         OR l.expires_at IS NULL
+         OR l.expires_at <= clock_timestamp()
+         OR (l.holder_pid = $2 AND l.holder_started = $3::timestamptz)
+         OR NOT ${sessionAlive('l.holder_pid', 'l.holder_started')})
+    AND (l.reserved_for IS NULL
+         OR l.reserved_for = $1
+         OR l.reserved_until <= clock_timestamp()
+         OR NOT EXISTS (SELECT 1 FROM baton_replicas r
+                        WHERE r.id = l.reserved_for AND ${sessionAlive('r.session_pid', 'r.session_started')}))
+  RETURNING l.lane, l.term`;
 
 /** The leases of `$3` lanes that session `$1`/`$2` holds, with the milliseconds of TTL left. */
 const CONFIRM = `
@@ -161,14 +186,18 @@ export class PostgresElector implements Elector {
     if (!session) return;
     this.queries.resign++;
     await this.conn
-      .query(RESIGN, [
-        given.map((g) => g.lane),
-        given.map((g) => g.term),
-        session.pid,
-        session.started,
-        to ?? null,
-        this.options.timings.ttlMs,
-      ])
+      .query(
+        RESIGN,
+        [
+          given.map((g) => g.lane),
+          given.map((g) => g.term),
+          session.pid,
+          session.started,
+          to ?? null,
+          this.options.timings.ttlMs,
+        ],
+        'baton_resign',
+      )
       .catch((error: unknown) =>
         this.options.logger.warn('resign failed; the leases will expire', { lanes: given.length, error }),
       );
@@ -206,7 +235,7 @@ export class PostgresElector implements Elector {
   private async onSessionUp(client: pg.Client, signal: AbortSignal): Promise<void> {
     try {
       const { rows } = await this.conn.query<{ pid: number; started: string }>(
-        `SELECT pid, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
+        `SELECT pid, backend_start::text AS started FROM pg_stat_get_activity(pg_backend_pid())`,
       );
       const row = rows[0];
       if (!row || signal.aborted) return;
@@ -273,6 +302,7 @@ export class PostgresElector implements Elector {
        WHERE holder_pid = $1 AND holder_started = $2::timestamptz AND lane = ANY($4::text[])
        RETURNING lane, term`,
       [session.pid, session.started, this.options.timings.ttlMs, [...this.held.keys()]],
+      'baton_renew',
     );
     const renewed = new Map(rows.map((r) => [r.lane, Number(r.term)]));
     for (const [lane, held] of [...this.held]) {
@@ -290,11 +320,11 @@ export class PostgresElector implements Elector {
     const sentAt = monotonicMs();
     const confirming = new Map(this.grants);
     this.queries.renew++;
-    const { rows } = await this.conn.query<{ lane: string; term: string; left_ms: number }>(CONFIRM, [
-      session.pid,
-      session.started,
-      [...confirming.keys()],
-    ]);
+    const { rows } = await this.conn.query<{ lane: string; term: string; left_ms: number }>(
+      CONFIRM,
+      [session.pid, session.started, [...confirming.keys()]],
+      'baton_confirm',
+    );
     const found = new Map(rows.map((r) => [r.lane, { term: Number(r.term), leftMs: Number(r.left_ms) }]));
     const unwanted: Array<{ lane: string; term: number }> = [];
     for (const [lane, term] of confirming) {
@@ -331,28 +361,9 @@ export class PostgresElector implements Elector {
     const sentAt = monotonicMs();
     this.queries.acquire++;
     const { rows } = await this.conn.query<{ lane: string; term: string }>(
-      `UPDATE baton_leases l
-       SET holder = $1, holder_pid = $2, holder_started = $3::timestamptz,
-           term = CASE WHEN l.holder_pid = $2 AND l.holder_started = $3::timestamptz AND l.term >= fence.term
-                       THEN l.term ELSE GREATEST(l.term, fence.term) + 1 END,
-           expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000),
-           reserved_for = NULL, reserved_until = NULL
-       FROM baton_lanes fence
-       WHERE fence.lane = l.lane AND l.lane = ANY($5::text[])
-         AND (l.holder_pid IS NULL
-              OR l.expires_at IS NULL
-              OR l.expires_at <= clock_timestamp()
-              OR (l.holder_pid = $2 AND l.holder_started = $3::timestamptz)
-              OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a
-                             WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started))
-         AND (l.reserved_for IS NULL
-              OR l.reserved_for = $1
-              OR l.reserved_until <= clock_timestamp()
-              OR NOT EXISTS (SELECT 1 FROM baton_replicas r JOIN pg_stat_activity a
-                               ON a.pid = r.session_pid AND a.backend_start = r.session_started
-                             WHERE r.id = l.reserved_for))
-       RETURNING l.lane, l.term`,
+      ACQUIRE,
       [this.options.replicaId, session.pid, session.started, this.options.timings.ttlMs, lanes],
+      'baton_acquire',
     );
     for (const row of rows) this.took(row.lane, Number(row.term), sentAt);
   }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { ClusterView } from '../api/context.js';
 import type { DedicatedConnection } from '../db/dedicated.js';
+import { OWN_SESSION_STARTED, sessionAlive } from '../db/sessions.js';
 import type { PlacementReplica } from './placement.js';
 import type { LaneStatus, ReplicaStatus } from '../api/context.js';
 
@@ -21,7 +22,7 @@ export interface ReplicaIdentity {
  * and its claim the lane shows no leader.
  */
 const LEADS_UNDER_FENCE = `l.expires_at > clock_timestamp() AND l.term = b.term
-  AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started)`;
+  AND ${sessionAlive('l.holder_pid', 'l.holder_started')}`;
 
 /** The lanes a lease holder leads, counted only while its session lives and its lease is valid. */
 const LEADS = `(SELECT count(*) FROM baton_leases l
@@ -30,7 +31,7 @@ const LEADS = `(SELECT count(*) FROM baton_leases l
 
 /** A replica counts as live while its elector session exists and it heartbeated recently. */
 const LIVE = `r.seen_at > now() - make_interval(secs => $1::float8 / 1000)
-  AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.session_pid AND a.backend_start = r.session_started)`;
+  AND ${sessionAlive('r.session_pid', 'r.session_started')}`;
 
 export class ReplicaIdInUseError extends Error {
   constructor(id: string) {
@@ -89,7 +90,7 @@ export class ReplicaRegistry {
   async attachSession(conn: DedicatedConnection): Promise<void> {
     await conn.query(
       `UPDATE baton_replicas SET session_pid = pg_backend_pid(),
-         session_started = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()), seen_at = now()
+         session_started = ${OWN_SESSION_STARTED}, seen_at = now()
        WHERE id = $1 AND instance = $2`,
       [this.self.id, this.self.instance],
     );
@@ -183,7 +184,7 @@ export class ReplicaRegistry {
   async lease(lane: string): Promise<{ holder: string | null; term: number } | null> {
     const { rows } = await this.pool.query<{ holder: string | null; term: string }>(
       `SELECT CASE WHEN l.expires_at > clock_timestamp()
-                    AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid AND a.backend_start = l.holder_started)
+                    AND ${sessionAlive('l.holder_pid', 'l.holder_started')}
                    THEN l.holder END AS holder, l.term
        FROM baton_leases l WHERE l.lane = $1`,
       [lane],
