@@ -71,6 +71,11 @@ export interface Elector {
   resign(lane: string, to?: string): Promise<void>;
   /** Like `resign` for several lanes at once (one round trip where the backend allows). */
   resignLanes(lanes: readonly string[], to?: string): Promise<void>;
+  /**
+   * Gives the lane up only while this replica holds it under `term`: a leader loop that ended
+   * must not release a newer term the elector took for the lane meanwhile.
+   */
+  resignTerm(lane: string, term: number): Promise<void>;
   resignAll(): Promise<void>;
   /** Runs the next acquire attempt now (another replica gave a lane up). */
   poke(): void;

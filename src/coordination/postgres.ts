@@ -164,6 +164,10 @@ export class PostgresElector implements Elector {
     await this.resignLanes([lane], to);
   }
 
+  async resignTerm(lane: string, term: number): Promise<void> {
+    if (this.held.get(lane)?.term === term) await this.resignLanes([lane]);
+  }
+
   /**
    * Gives lanes up in one query and wakes the other replicas. With `to`, each lease goes straight
    * to that replica's live elector session under a new term, announced on `baton_leases` (see

@@ -238,7 +238,7 @@ export class Leadership {
     if (claimedHeight === null) {
       if (!signal.aborted) {
         log.warn('a newer term exists in the ledger; resigning');
-        await elector.resign(lane);
+        await elector.resignTerm(lane, term);
       }
       return;
     }
@@ -265,8 +265,9 @@ export class Leadership {
     log.info('stopped leading lane', { exit });
     // 'lost': the loop could not prove its term just before a commit, but the elector may still
     // hold (and go on renewing) the lease if the renewal landed a moment later; without a loop
-    // for it the lane would then be orphaned. Give it up so a new term takes it.
-    if (exit === 'fenced' || exit === 'lost') await elector.resign(lane);
+    // for it the lane would then be orphaned. Give it up so a new term takes it (but not a
+    // newer term this replica was elected to meanwhile: its loop is already queued behind this one).
+    if (exit === 'fenced' || exit === 'lost') await elector.resignTerm(lane, term);
   }
 
   /** Claims the term in the ledger; the lane's height at the claim, or null when it could not. */

@@ -110,6 +110,21 @@ describe('PostgreSQL elector', () => {
     for (let i = 1; i < terms.length; i++) assert.ok(terms[i]! > terms[i - 1]!, `terms ${terms.join(', ')}`);
   });
 
+  test('resignTerm gives a lane up only under the term it names', async () => {
+    const { url } = await freshLane();
+    const a = startElector(url, 'a');
+    const won = elected(a.elector);
+    a.elector.setCandidacy(['main']);
+    const { term } = await won;
+    await a.elector.resignTerm('main', term - 1);
+    assert.equal(a.elector.holds('main', term), true, 'an older term leaves the lease alone');
+    assert.equal((await leaseRow(url)).holder, 'a');
+    a.elector.setCandidacy([]);
+    await a.elector.resignTerm('main', term);
+    assert.equal(a.elector.holds('main', term), false);
+    assert.equal((await leaseRow(url)).holder, null);
+  });
+
   test('a leader that cannot renew stops leading before its lease expires', async () => {
     const { url } = await freshLane();
     const { proxy, viaProxy } = await proxied(url, cleanups);

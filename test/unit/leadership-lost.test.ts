@@ -25,6 +25,8 @@ class LapsingElector implements Elector {
   readonly events = new TypedEvents<ElectorEvents>();
   readonly resigned: string[] = [];
   lapses = 0;
+  /** A lapse also re-elects this replica under the next term, as a late renewal racing an acquire can. */
+  regrantOnLapse = false;
   private held = new Map<string, number>();
 
   grant(lane: string, term: number): void {
@@ -38,6 +40,7 @@ class LapsingElector implements Elector {
     if (this.held.get(lane) !== term) return false;
     if (this.lapses > 0) {
       this.lapses--;
+      if (this.regrantOnLapse) this.grant(lane, term + 1);
       return false;
     }
     return true;
@@ -50,6 +53,10 @@ class LapsingElector implements Elector {
     this.resigned.push(lane);
     this.events.emit('lane:lost', { lane, term, reason: 'resigned' });
     return Promise.resolve();
+  }
+
+  async resignTerm(lane: string, term: number): Promise<void> {
+    if (this.held.get(lane) === term) await this.resign(lane);
   }
 
   async resignLanes(lanes: readonly string[]): Promise<void> {
@@ -121,5 +128,37 @@ test('a leader loop that finds its lease unproven before a commit gives the lane
   }
   assert.deepEqual(elector.resigned, ['main'], 'the lease is released for another term');
   await waitUntil(() => leadership.leading().size === 0, { message: 'the leader loop ended' });
+  await leadership.stop();
+});
+
+test('a leader loop that ends unproven leaves alone the newer term its replica was elected to meanwhile', async () => {
+  const elector = new LapsingElector();
+  const committing = { ...store, commitBlock: () => Promise.resolve() } as unknown as LedgerStore;
+  const runtime: LaneRuntime = {
+    app: tokenApp,
+    follower: new LaneFollower('main', committing, silentLogger),
+  };
+  const events = new TypedEvents<ReplicaEvents>();
+  const leadership = new Leadership({
+    replicaId: 'r1',
+    elector,
+    store: committing,
+    lanes: new Map([['main', runtime]]),
+    wakers: new Map([['main', new Waker()]]),
+    limits: { ...DEFAULT_LEADER_LIMITS, maxBlockTxs: 10, idlePollMs: 50 },
+    logger: silentLogger,
+    events,
+  });
+  leadership.start();
+  const first = events.waitFor('lane:elected', (e) => e.term === 1, AbortSignal.timeout(5_000));
+  elector.grant('main', 1);
+  await first;
+  // The term-2 loop starts only after the term-1 loop (and its give-up) ended.
+  const second = events.waitFor('lane:elected', (e) => e.term === 2, AbortSignal.timeout(5_000));
+  elector.regrantOnLapse = true;
+  elector.lapses = 1;
+  await second;
+  assert.deepEqual(elector.resigned, [], 'the term-1 loop must not release term 2');
+  assert.equal(leadership.leading().get('main'), 2);
   await leadership.stop();
 });
