@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import { DedicatedConnection } from '../db/dedicated.js';
-import { sessionAlive } from '../db/sessions.js';
+import { OWN_SESSION_STARTED, sessionAlive } from '../db/sessions.js';
 import { monotonicMs } from '../time.js';
 import { Waker } from '../waker.js';
 import type { Elector, ElectorEvents, ElectorQueryCounts, LeaseTimings, LostReason } from './elector.js';
@@ -115,9 +115,8 @@ export class PostgresElector implements Elector {
   readonly events = new TypedEvents<ElectorEvents>();
   private readonly conn: DedicatedConnection;
   private readonly held = new Map<string, Held>();
-  /** Leases other replicas say they handed to this one, not yet confirmed by a renewal. */
+  /** Leases other replicas say they handed to this one, not yet confirmed by this replica's read. */
   private readonly grants = new Map<string, number>();
-  private confirmNow = false;
   private candidacy = new Set<string>();
   private session: Session | null = null;
   private lastRenewSent = 0;
@@ -211,7 +210,6 @@ export class PostgresElector implements Elector {
     if ((this.held.get(lane)?.term ?? 0) >= term || (this.grants.get(lane) ?? 0) >= term) return;
     this.grants.set(lane, term);
     if (this.candidacy.has(lane)) this.events.emit('lane:granted', { lane, term });
-    this.confirmNow = true;
     this.waker.wake();
   }
 
@@ -239,7 +237,7 @@ export class PostgresElector implements Elector {
   private async onSessionUp(client: pg.Client, signal: AbortSignal): Promise<void> {
     try {
       const { rows } = await this.conn.query<{ pid: number; started: string }>(
-        `SELECT pid, backend_start::text AS started FROM pg_stat_get_activity(pg_backend_pid())`,
+        `SELECT pg_backend_pid() AS pid, ${OWN_SESSION_STARTED}::text AS started`,
       );
       const row = rows[0];
       if (!row || signal.aborted) return;
@@ -284,7 +282,7 @@ export class PostgresElector implements Elector {
       if (this.held.size > 0 && monotonicMs() - this.lastRenewSent >= this.options.timings.renewIntervalMs) {
         await this.renew(session);
       }
-      if (this.confirmNow) await this.confirmGrants(session);
+      if (this.grants.size > 0) await this.confirmGrants(session);
       const wanted = [...this.candidacy].filter((lane) => !this.held.has(lane) && !this.grants.has(lane));
       if (wanted.length > 0) await this.acquire(session, wanted);
     } catch (error) {
@@ -344,8 +342,7 @@ export class PostgresElector implements Elector {
       if (sentAt - renewedAt >= this.options.timings.renewIntervalMs) this.lastRenewSent = 0;
       this.took(lane, term, renewedAt);
     }
-    // Grants announced while the query ran are confirmed on the next tick.
-    this.confirmNow = this.grants.size > 0;
+    // Grants announced while the query ran stay in `grants`: the next tick confirms them.
     if (unwanted.length > 0) await this.release(unwanted);
   }
 

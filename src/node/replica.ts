@@ -421,7 +421,7 @@ export class Replica {
       if (follower && Number(payload.slice(sep + 1)) > follower.height) follower.requestCatchUp();
     } else if (channel === 'baton_leases') {
       const grant = parseLeaseGrant(payload);
-      if (grant?.to === this.id && this.elector.granted) this.elector.granted(grant.lane, grant.term);
+      if (grant?.to === this.id) this.elector.granted(grant.lane, grant.term);
       else this.elector.poke();
     } else if (channel === LANES_CHANNEL) {
       this.store
