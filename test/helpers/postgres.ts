@@ -52,7 +52,6 @@ export class TestPostgres {
   }
 }
 
-/** Runs `fn` with a short-lived client on `url`. */
 /**
  * A pool for a test's own queries. Its `end()` resolves before its connections have closed, so
  * a server stopped right after can still reach an idle one: without a listener that error would
@@ -64,6 +63,7 @@ export function testPool(url: string, max: number): pg.Pool {
   return pool;
 }
 
+/** Runs `fn` with a short-lived client on `url`. */
 export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();

@@ -81,6 +81,16 @@ function elected(elector: PostgresElector, timeoutMs = 10_000) {
   return elector.events.waitFor('lane:elected', (e) => e.lane === 'main', AbortSignal.timeout(timeoutMs));
 }
 
+/** A fresh lane led by elector `a` (the only candidate), and the term it won. */
+async function ledByA() {
+  const { url } = await freshLane();
+  const a = startElector(url, 'a');
+  const won = elected(a.elector);
+  a.elector.setCandidacy(['main']);
+  const { term } = await won;
+  return { url, a, term };
+}
+
 async function expectSqlState(promise: Promise<unknown>, state: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.equal(sqlState(error), state, `expected SQLSTATE ${state}, got ${String(error)}`);
@@ -111,11 +121,7 @@ describe('PostgreSQL elector', () => {
   });
 
   test('resignTerm gives a lane up only under the term it names', async () => {
-    const { url } = await freshLane();
-    const a = startElector(url, 'a');
-    const won = elected(a.elector);
-    a.elector.setCandidacy(['main']);
-    const { term } = await won;
+    const { url, a, term } = await ledByA();
     await a.elector.resignTerm('main', term - 1);
     assert.equal(a.elector.holds('main', term), true, 'an older term leaves the lease alone');
     assert.equal((await leaseRow(url)).holder, 'a');
@@ -203,11 +209,7 @@ describe('handing a lease over', () => {
   const sleepy = leaseTimings(3_000, { acquireIntervalMs: 60_000 });
 
   async function leaderAndSuccessor(successorCampaigns: boolean) {
-    const { url } = await freshLane();
-    const a = startElector(url, 'a');
-    const won = elected(a.elector);
-    a.elector.setCandidacy(['main']);
-    const { term } = await won;
+    const { url, a, term } = await ledByA();
     const b = startElector(url, 'b', sleepy, registerAs('b'));
     await b.elector.events.waitFor('session:up', () => true, AbortSignal.timeout(10_000));
     if (successorCampaigns) b.elector.setCandidacy(['main']);
@@ -251,11 +253,7 @@ describe('handing a lease over', () => {
   });
 
   test('a successor that misses the notice still takes the lane on its own', async () => {
-    const { url } = await freshLane();
-    const a = startElector(url, 'a');
-    const won = elected(a.elector);
-    a.elector.setCandidacy(['main']);
-    const { term } = await won;
+    const { url, a, term } = await ledByA();
     const b = startElector(url, 'b', leaseTimings(3_000), registerAs('b'));
     await b.elector.events.waitFor('session:up', () => true, AbortSignal.timeout(10_000));
     b.elector.setCandidacy(['main']);
@@ -266,13 +264,9 @@ describe('handing a lease over', () => {
   });
 
   test('a lease for a successor that is not live is released and kept for it', async () => {
-    const { url } = await freshLane();
-    const a = startElector(url, 'a');
-    const won = elected(a.elector);
-    a.elector.setCandidacy(['main']);
-    await won;
+    const { url, a, term } = await ledByA();
     await a.elector.resign('main', 'gone');
-    assert.deepEqual(await leaseRow(url), { holder: null, term: (await won).term, reservedFor: 'gone' });
+    assert.deepEqual(await leaseRow(url), { holder: null, term, reservedFor: 'gone' });
   });
 });
 

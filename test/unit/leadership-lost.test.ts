@@ -96,14 +96,14 @@ const store = {
   commitBlock: () => new Promise<void>(() => undefined), // never needed: the loop stops before
 } as unknown as LedgerStore;
 
-test('a leader loop that finds its lease unproven before a commit gives the lane up, so it is not orphaned', async () => {
-  const elector = new LapsingElector();
-  const runtime: LaneRuntime = { app: tokenApp, follower: new LaneFollower('main', store, silentLogger) };
+/** A started Leadership of lane "main" over `elector` and `ledger`, and the events it emits. */
+function startLeadership(elector: Elector, ledger: LedgerStore) {
+  const runtime: LaneRuntime = { app: tokenApp, follower: new LaneFollower('main', ledger, silentLogger) };
   const events = new TypedEvents<ReplicaEvents>();
   const leadership = new Leadership({
     replicaId: 'r1',
     elector,
-    store,
+    store: ledger,
     lanes: new Map([['main', runtime]]),
     wakers: new Map([['main', new Waker()]]),
     limits: { ...DEFAULT_LEADER_LIMITS, maxBlockTxs: 10, idlePollMs: 50 },
@@ -111,6 +111,12 @@ test('a leader loop that finds its lease unproven before a commit gives the lane
     events,
   });
   leadership.start();
+  return { leadership, events };
+}
+
+test('a leader loop that finds its lease unproven before a commit gives the lane up, so it is not orphaned', async () => {
+  const elector = new LapsingElector();
+  const { leadership, events } = startLeadership(elector, store);
   // The claim looks once; the check before the commit is the lapse.
   elector.lapses = 0;
   const claimed = events.waitFor('lane:elected', (e) => e.lane === 'main', AbortSignal.timeout(5_000));
@@ -134,22 +140,7 @@ test('a leader loop that finds its lease unproven before a commit gives the lane
 test('a leader loop that ends unproven leaves alone the newer term its replica was elected to meanwhile', async () => {
   const elector = new LapsingElector();
   const committing = { ...store, commitBlock: () => Promise.resolve() } as unknown as LedgerStore;
-  const runtime: LaneRuntime = {
-    app: tokenApp,
-    follower: new LaneFollower('main', committing, silentLogger),
-  };
-  const events = new TypedEvents<ReplicaEvents>();
-  const leadership = new Leadership({
-    replicaId: 'r1',
-    elector,
-    store: committing,
-    lanes: new Map([['main', runtime]]),
-    wakers: new Map([['main', new Waker()]]),
-    limits: { ...DEFAULT_LEADER_LIMITS, maxBlockTxs: 10, idlePollMs: 50 },
-    logger: silentLogger,
-    events,
-  });
-  leadership.start();
+  const { leadership, events } = startLeadership(elector, committing);
   const first = events.waitFor('lane:elected', (e) => e.term === 1, AbortSignal.timeout(5_000));
   elector.grant('main', 1);
   await first;
