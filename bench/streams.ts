@@ -224,7 +224,6 @@ export async function streamsSection(
       );
     }
     const loadStats = await load.stop();
-    sender.close();
     stopLoad();
     // Every subscriber should reach the last committed height; wait (bounded) for stragglers.
     await sleep(200);
