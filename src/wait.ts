@@ -3,7 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 export interface WaitOptions {
   timeoutMs?: number;
   intervalMs?: number;
-  message?: string;
+  /** What was awaited; a function is called at the deadline, so it can show the state then. */
+  message?: string | (() => string);
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after the deadline. */
@@ -22,7 +23,8 @@ export async function waitUntil<T>(
     }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out waiting: ${options.message ?? 'condition'}${why}`);
+      const what = typeof options.message === 'function' ? options.message() : options.message;
+      throw new Error(`timed out waiting: ${what ?? 'condition'}${why}`);
     }
     await delay(options.intervalMs ?? 20);
   }

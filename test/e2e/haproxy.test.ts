@@ -104,7 +104,8 @@ class PlainLoad {
     const target = this.acked.size + n;
     await waitUntil(() => this.acked.size >= target || this.sent >= MAX_TXS, {
       timeoutMs: 30_000,
-      message: `${message}: ${n} more acknowledged transactions (failures so far: ${this.failures.length})`,
+      message: () =>
+        `${message}: ${n} more acknowledged transactions (failures so far: ${this.failures.length})`,
     });
     assert.ok(this.sent < MAX_TXS, `the load hit its bound of ${MAX_TXS} transactions`);
   }

@@ -39,10 +39,8 @@ export async function waitForCounts(
         want.every(([id, n]) => counts[id] === n);
       return ok ? status : undefined;
     },
-    { timeoutMs, message: `leadership ${JSON.stringify(expected)} (last seen ${last})` },
-  ).catch((error: unknown) => {
-    throw new Error(`${(error as Error).message}; last counts ${last}`);
-  });
+    { timeoutMs, message: () => `leadership ${JSON.stringify(expected)} (last seen ${last})` },
+  );
 }
 
 /** Runs the built CLI to completion; resolves with its exit code and output. */

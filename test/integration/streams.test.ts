@@ -238,7 +238,7 @@ class Subscription {
     await waitUntil(() => this.lastHeight() >= height || this.closeInfo !== null, {
       timeoutMs,
       intervalMs: 5,
-      message: `${this.url} reaches height ${height} (at ${this.lastHeight()})`,
+      message: () => `${this.url} reaches height ${height} (at ${this.lastHeight()})`,
     });
     assert.equal(
       this.closeInfo,
