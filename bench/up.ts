@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { assertPortFree, freePort } from '../src/ports.js';
+import { freePortRun } from '../src/ports.js';
 import type { Cleanups } from './cleanups.js';
 import { Progress } from './progress.js';
 
@@ -27,21 +27,6 @@ export interface UpResult {
 
 const READY_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
-
-/** Three consecutive free ports on 127.0.0.1 (replica i listens on P+i-1). */
-async function freePortRun(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort();
-    if (base + count > 65_535) continue;
-    try {
-      for (let i = 1; i < count; i++) await assertPortFree(base + i);
-      return base;
-    } catch {
-      // taken: try another base
-    }
-  }
-  throw new Error('no run of free ports found');
-}
 
 /** Kills what a `baton up` left behind: its process group, then its PostgreSQL by pid file. */
 async function killLeftovers(pid: number | undefined, dataDir: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { readFile } from 'node:fs/promises';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort(): Promise<number> {
@@ -23,4 +24,31 @@ export async function assertPortFree(port: number, host = '127.0.0.1'): Promise<
     );
     server.listen(port, host, () => server.close(() => resolve()));
   });
+}
+
+/**
+ * The first of `count` consecutive free ports, taken below the kernel's ephemeral range: ports
+ * from freePort() sit inside it, where any outgoing connection may take the next one before a
+ * server binds it.
+ */
+export async function freePortRun(count: number): Promise<number> {
+  const ephemeralStart = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+    .then((text) => Number(text.trim().split(/\s+/)[0]))
+    .catch(() => 32_768);
+  const low = 10_000;
+  const high =
+    (Number.isInteger(ephemeralStart) && ephemeralStart > low + 1_000 ? ephemeralStart : 32_768) - count;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = low + Math.floor(Math.random() * (high - low));
+    const free = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        assertPortFree(base + i).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports between ${low} and ${high + count}`);
 }

@@ -4,7 +4,7 @@ import type { ClusterView } from '../api/context.js';
 import { EmbeddedPostgres } from '../embedded/postgres.js';
 import { silentLogger } from '../log.js';
 import { sleep } from '../time.js';
-import { assertPortFree, freePort } from '../ports.js';
+import { assertPortFree, freePortRun } from '../ports.js';
 import { ReplicaProcess, type ReplicaProcessOptions } from './replica-process.js';
 import { ensureAdminToken } from '../node/admin-token.js';
 import { DEFAULT_WATCHDOG, Watchdog, type WatchdogOptions } from './watchdog.js';
@@ -79,19 +79,13 @@ export class LocalCluster {
     const { options } = this;
     await mkdir(this.logsDir, { recursive: true });
     this.adminToken = await ensureAdminToken(this.adminTokenFile);
-    const ports: number[] = [];
-    for (let i = 0; i < options.replicas; i++) {
-      if (options.basePort === 0) ports.push(await freePort());
-      else {
-        await assertPortFree(options.basePort + i);
-        ports.push(options.basePort + i);
-      }
-    }
+    const basePort = options.basePort === 0 ? await freePortRun(options.replicas) : options.basePort;
+    for (let i = 0; i < options.replicas; i++) await assertPortFree(basePort + i);
     if (this.postgres) {
       await this.postgres.start();
       this.databaseUrlValue = this.postgres.url;
     }
-    for (let i = 1; i <= options.replicas; i++) this.addReplica(`r${i}`, ports[i - 1]!);
+    for (let i = 1; i <= options.replicas; i++) this.addReplica(`r${i}`, basePort + i - 1);
     this.watchdog?.run(this.watchdogRun.signal).catch(() => undefined);
   }
 
