@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
-import { freePort } from '../../src/ports.js';
+import { freePort, freePortRun } from '../../src/ports.js';
 import { CLI_ENTRY } from '../helpers/cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -26,25 +26,38 @@ function alive(pid: number): boolean {
   }
 }
 
-function runCli(args: string[]): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
+function runCli(args: string[]): {
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<number | null>;
+  /** Settles once the output is read to its end too. */
+  closed: Promise<void>;
+} {
   const child = spawn(process.execPath, [...CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const lines: string[] = [];
   createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
   createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, lines, exited };
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return { child, lines, exited, closed };
 }
 
 test('baton up starts a ready cluster on a fresh data directory and Ctrl-C leaves nothing running', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'baton-up-'));
   dirs.push(dir);
-  const port = await freePort();
+  const port = await freePortRun(3);
   const up = runCli(['up', '--replicas', '3', '--port', String(port), '--data-dir', dir]);
-  await waitUntil(() => up.lines.some((l) => l.startsWith('ready in')), {
-    timeoutMs: 30_000,
-    message: `"ready in" from baton up; output so far:\n${up.lines.join('\n')}`,
-  });
+  const started = await waitUntil(
+    () => (up.child.exitCode !== null ? 'exited' : up.lines.some((l) => l.startsWith('ready in')) && 'ready'),
+    { timeoutMs: 30_000, message: () => `"ready in" from baton up; output so far:\n${up.lines.join('\n')}` },
+  );
+  if (started === 'exited') {
+    await up.closed;
+    assert.fail(
+      `baton up exited with code ${up.child.exitCode} before it was ready:\n${up.lines.join('\n')}`,
+    );
+  }
   const urls = [0, 1, 2].map((i) => `http://127.0.0.1:${port + i}`);
   for (const url of urls) assert.equal((await fetch(`${url}/readyz`)).status, 200, url);
   const view = (await (await fetch(`${urls[0]}/v1/cluster`)).json()) as {
@@ -74,9 +87,7 @@ test('baton up starts a ready cluster on a fresh data directory and Ctrl-C leave
   process.kill(r2.pid, 'SIGKILL');
   await waitUntil(
     () => up.lines.some((l) => /^r2\s+watchdog: exited on SIGKILL; restart 1 in 0\.5 s$/.test(l)),
-    {
-      message: `the watchdog restart line; output so far:\n${up.lines.join('\n')}`,
-    },
+    { message: () => `the watchdog restart line; output so far:\n${up.lines.join('\n')}` },
   );
   const restartedPid = await waitUntil(
     async () => {
