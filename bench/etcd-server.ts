@@ -3,7 +3,7 @@ import { constants, createWriteStream } from 'node:fs';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort } from '../src/ports.js';
+import { freePortRun } from '../src/ports.js';
 import { settlesWithin, sleep } from '../src/time.js';
 import type { Cleanups } from './cleanups.js';
 
@@ -49,7 +49,8 @@ export class EtcdServer {
     const removeDir = cleanups.add('etcd data directory', () => rm(dir, { recursive: true, force: true }));
     // A port found free may be taken before etcd binds it: then etcd exits and we try new ports.
     for (let attempt = 1; ; attempt++) {
-      const [clientPort, peerPort] = [await freePort(), await freePort()];
+      const clientPort = await freePortRun(2);
+      const peerPort = clientPort + 1;
       if (clientPort === peerPort) continue;
       const url = `http://127.0.0.1:${clientPort}`;
       const peer = `http://127.0.0.1:${peerPort}`;

@@ -1,18 +1,9 @@
 import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/** A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range (see freePortRun). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+  return freePortRun(1);
 }
 
 /** Throws a clear error when `port` on `host` is taken. */
@@ -27,9 +18,9 @@ export async function assertPortFree(port: number, host = '127.0.0.1'): Promise<
 }
 
 /**
- * The first of `count` consecutive free ports, taken below the kernel's ephemeral range: ports
- * from freePort() sit inside it, where any outgoing connection may take the next one before a
- * server binds it.
+ * The first of `count` consecutive free ports, taken below the kernel's ephemeral range: a port
+ * the kernel hands out for bind(0) sits inside that range, where an outgoing connection may take
+ * it between the check and the moment a server binds it.
  */
 export async function freePortRun(count: number): Promise<number> {
   const ephemeralStart = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { freePort } from '../ports.js';
+import { freePortRun } from '../ports.js';
 import { settlesWithin } from '../time.js';
 import { waitUntil } from '../wait.js';
 
@@ -127,7 +127,8 @@ export class HaproxyProcess {
     minUp = 1,
     timeoutMs = 20_000,
   ): Promise<HaproxyProcess> {
-    const [port, statsPort] = [await freePort(), await freePort()];
+    const port = await freePortRun(2);
+    const statsPort = port + 1;
     const dir = await mkdtemp(join(tmpdir(), 'baton-haproxy-'));
     const file = join(dir, 'haproxy.cfg');
     await writeFile(
