@@ -23,12 +23,12 @@ export async function assertPortFree(port: number, host = '127.0.0.1'): Promise<
  * it between the check and the moment a server binds it.
  */
 export async function freePortRun(count: number): Promise<number> {
+  const low = 10_000;
   const ephemeralStart = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
     .then((text) => Number(text.trim().split(/\s+/)[0]))
-    .catch(() => 32_768);
-  const low = 10_000;
-  const high =
-    (Number.isInteger(ephemeralStart) && ephemeralStart > low + 1_000 ? ephemeralStart : 32_768) - count;
+    .catch(() => NaN);
+  // Where the range starts lower than this or is unknown, the common default start.
+  const high = (ephemeralStart > low + count ? ephemeralStart : 32_768) - count;
   for (let attempt = 0; attempt < 100; attempt++) {
     const base = low + Math.floor(Math.random() * (high - low));
     const free = await Promise.all(

@@ -79,12 +79,14 @@ export class LocalCluster {
     const { options } = this;
     await mkdir(this.logsDir, { recursive: true });
     this.adminToken = await ensureAdminToken(this.adminTokenFile);
-    const basePort = options.basePort === 0 ? await freePortRun(options.replicas) : options.basePort;
-    for (let i = 0; i < options.replicas; i++) await assertPortFree(basePort + i);
     if (this.postgres) {
       await this.postgres.start();
       this.databaseUrlValue = this.postgres.url;
     }
+    // Ports are chosen or checked only once the database listens, so they cannot be its port.
+    let basePort = options.basePort;
+    if (basePort === 0) basePort = await freePortRun(options.replicas);
+    else for (let i = 0; i < options.replicas; i++) await assertPortFree(basePort + i);
     for (let i = 1; i <= options.replicas; i++) this.addReplica(`r${i}`, basePort + i - 1);
     this.watchdog?.run(this.watchdogRun.signal).catch(() => undefined);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, afterEach, before, test } from 'node:test';
 import { createClient, generateKeyPair } from '../../src/client/index.js';
-import { freePortRun } from '../../src/ports.js';
+import { freePort } from '../../src/ports.js';
 import { adminStatus, runCliOnce, waitForCounts } from '../helpers/admin.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { TestPostgres } from '../helpers/postgres.js';
@@ -81,7 +81,7 @@ test('a replica of higher priority takes every lane; equal top priorities share 
   });
   await waitForCounts(cluster, { r1: 2, r2: 2 });
 
-  cluster.local.addReplica('r3', await freePortRun(1));
+  cluster.local.addReplica('r3', await freePort());
   await waitForCounts(cluster, { r3: 4 });
 
   const dataDirArgs = ['--url', cluster.urls[0]!, '--admin-token-file', cluster.local.adminTokenFile];
