@@ -30,7 +30,7 @@ export interface ReplicaStatus extends ReplicaView {
   priority: number;
   mode: string;
   streams: number;
-  /** Lanes it leads now. */
+  /** Lanes it leads now: the lanes of the same status that name it as leader. */
   leads: number;
 }
 

@@ -45,7 +45,10 @@ export class ReplicaAdmin implements AdminActions {
       this.options.registry.replicaStatus(),
       this.options.registry.laneStatus(),
     ]);
-    return { replicas, lanes };
+    // Counted from the lane rows, not from the leases: during a move the new holder has the
+    // lease before it has claimed the lane's term, and the lane shows no leader until then.
+    const leads = (id: string) => lanes.filter((l) => l.leader === id).length;
+    return { replicas: replicas.map((r) => ({ ...r, leads: leads(r.id) })), lanes };
   }
 
   async handover(lane: string, to: string | null): Promise<HandoverResult> {

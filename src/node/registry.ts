@@ -129,10 +129,13 @@ export class ReplicaRegistry {
     return rowCount === 1;
   }
 
-  /** The operator's view: every live replica with its priority, mode and lanes led. */
-  async replicaStatus(): Promise<ReplicaStatus[]> {
-    const { rows } = await this.pool.query<ReplicaStatus>(
-      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.priority, r.mode, r.streams, ${LEADS} AS leads
+  /**
+   * The operator's view: every live replica with its priority and mode. Lanes led are left to the
+   * caller, counted from the lane rows it shows beside them, so that the two tables agree.
+   */
+  async replicaStatus(): Promise<Array<Omit<ReplicaStatus, 'leads'>>> {
+    const { rows } = await this.pool.query<Omit<ReplicaStatus, 'leads'>>(
+      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.priority, r.mode, r.streams
        FROM baton_replicas r WHERE ${LIVE} ORDER BY r.id`,
       [this.staleAfterMs],
     );
