@@ -34,7 +34,12 @@ test('POST /v1/admin/drain needs the bearer token, then drains the replica and h
   const started = Date.now();
   const accepted = await drain(cluster.local.adminToken);
   assert.equal(accepted.status, 202);
-  await target.waitExit();
+  // Timed to the new leader alone: the drained process's own exit may take longer on a busy machine.
   const next = await cluster.leader('main', (id, term) => id !== leader.id && term > leader.term);
-  assert.ok(Date.now() - started < 10_000, `handed over without waiting for the 10 s lease (${next.id})`);
+  const tookMs = Date.now() - started;
+  assert.ok(
+    tookMs < 10_000,
+    `handed over without waiting for the 10 s lease (${next.id} after ${tookMs} ms)`,
+  );
+  await target.waitExit();
 });

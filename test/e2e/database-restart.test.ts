@@ -13,7 +13,9 @@ test('a PostgreSQL restart under load: replicas reconnect, a leader resumes, not
   const url = await file.server.database();
   const cluster = await TestCluster.start({ databaseUrl: url, leaseTtlMs: 3_000 });
   cleanups.push(() => cluster.stop());
-  const traffic = new FaucetLoad(cluster.urls, 8);
+  // A database restart can outlast the default retry budget on a slow machine: give each
+  // submission about half a minute of retries.
+  const traffic = new FaucetLoad(cluster.urls, 8, 'main', 120);
   traffic.start();
   cleanups.push(() => traffic.stop());
   await waitUntil(async () => (await tipHeight(url)) >= 3, { message: 'blocks before the restart' });
@@ -36,7 +38,7 @@ test('a PostgreSQL restart under load: replicas reconnect, a leader resumes, not
   });
   const after = await cluster.leader();
   assert.ok(after.term > before.term, 'leadership was re-established under a new term');
-  await cluster.local.waitReady(10_000);
+  await cluster.local.waitReady(30_000);
 
   await traffic.stop();
   const ids = [...traffic.acked.keys()];

@@ -32,9 +32,15 @@ async function livez(url: string): Promise<{ status: number; reason?: string }> 
 
 test('a leader that cannot commit while transactions wait reports unhealthy and gives its lane up', async () => {
   const databaseUrl = await server.database();
-  cluster = await TestCluster.start({ databaseUrl, replicas: 2, replicaArgs: ['--stall-timeout', '1000'] });
+  // Only r1, the preferred leader, has the short stall timeout: its successor's first commit waits
+  // on the same lock, and must not give the lane up in turn before the lock is released.
+  cluster = await TestCluster.start({
+    databaseUrl,
+    replicas: 2,
+    argsFor: (id) => (id === 'r1' ? ['--stall-timeout', '1000', '--priority', '1'] : []),
+  });
   const c = cluster;
-  const leader = await c.leader();
+  const leader = await c.leader('main', (id) => id === 'r1');
   const stalled = c.local.replica(leader.id);
   const other = c.local.replicas.find((r) => r !== stalled)!;
 
@@ -94,8 +100,9 @@ test('after an event loop stall the leader gives its lanes up and reports unheal
       const l = await livez(frozen.url);
       return l.status === 503 ? l : undefined;
     },
-    { timeoutMs: 5_000, message: 'the frozen replica reporting unhealthy' },
+    { timeoutMs: 15_000, message: 'the frozen replica reporting unhealthy' },
   );
   assert.match(report.reason ?? '', /event loop stalled for \d+ ms/);
-  await c.leader('a', (id, term) => id !== leader.id && term > leader.term, 5_000);
+  // The frozen replica renews its lease again once it runs: only the stall can move lane a.
+  await c.leader('a', (id, term) => id !== leader.id && term > leader.term, 15_000);
 });

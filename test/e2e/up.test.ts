@@ -13,7 +13,16 @@ const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 after(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  // SIGINT first: baton up then stops its replicas and its embedded PostgreSQL, which a SIGKILL
+  // would leave running for the test files after this one.
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await gone;
+    clearTimeout(timer);
+  }
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 

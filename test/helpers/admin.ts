@@ -19,13 +19,19 @@ export async function adminStatus(cluster: TestCluster): Promise<AdminStatus> {
   throw new Error('no replica answered /v1/admin/status');
 }
 
-/** Waits until the lanes led per replica are exactly `expected` (every lane led). */
+/**
+ * Waits until the lanes led per replica are exactly `expected` (every lane led), and have stayed
+ * so, with the same leaders and terms, for `settledMs`: a balanced snapshot alone can be the middle
+ * of a rebalance (the balancer runs every 500 ms and moves a lane held for 1 s or more).
+ */
 export async function waitForCounts(
   cluster: TestCluster,
   expected: Record<string, number>,
   timeoutMs = 20_000,
+  settledMs = 1_500,
 ): Promise<AdminStatus> {
   let last = '';
+  let stable: { key: string; since: number } | undefined;
   return waitUntil(
     async () => {
       const status = await adminStatus(cluster);
@@ -37,9 +43,18 @@ export async function waitForCounts(
         status.lanes.every((l) => l.leader !== null) &&
         want.length === Object.keys(counts).length &&
         want.every(([id, n]) => counts[id] === n);
-      return ok ? status : undefined;
+      if (!ok) {
+        stable = undefined;
+        return undefined;
+      }
+      const key = JSON.stringify(status.lanes.map((l) => [l.lane, l.leader, l.term]));
+      if (stable?.key !== key) stable = { key, since: Date.now() };
+      return Date.now() - stable.since >= settledMs ? status : undefined;
     },
-    { timeoutMs, message: () => `leadership ${JSON.stringify(expected)} (last seen ${last})` },
+    {
+      timeoutMs,
+      message: () => `leadership ${JSON.stringify(expected)}, settled ${settledMs} ms (last seen ${last})`,
+    },
   );
 }
 

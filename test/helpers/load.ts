@@ -17,13 +17,15 @@ export class FaucetLoad {
     private readonly endpoints: string[],
     private readonly concurrency = 8,
     private readonly lane = 'main',
+    /** Attempts per submission, spread over every endpoint with back-off (about 9 s for 40). */
+    private readonly attempts = 40,
   ) {
     this.keys = Array.from({ length: concurrency }, () => generateKeyPair());
     setMaxListeners(0, this.controller.signal); // every in-flight request listens to it
   }
 
   start(): void {
-    const client = createClient({ endpoints: this.endpoints, attempts: 40, timeoutMs: 3_000 });
+    const client = createClient({ endpoints: this.endpoints, attempts: this.attempts, timeoutMs: 3_000 });
     this.workers = this.keys.map(async (key, worker) => {
       let n = 0;
       while (!this.controller.signal.aborted) {
