@@ -42,6 +42,8 @@ export function firedEvent(plan: FaultPlan, startedAt: number): FaultEvent {
   return { index: plan.index, kind: plan.kind, plan, outcome: 'fired', targets: [], detail: '', startedAt };
 }
 
+const LEADER_WAIT_MS = 5_000;
+
 /** Injects one fault at a time and heals it; remembers paused processes so a stop can resume them. */
 export class FaultInjector {
   private readonly paused = new Set<string>();
@@ -72,8 +74,8 @@ export class FaultInjector {
 
   private async inject(plan: FaultPlan, event: FaultEvent, signal: AbortSignal): Promise<void> {
     const { target } = this;
-    const view = await target.view(signal);
     const laneName = target.lanes[plan.lane % target.lanes.length]!;
+    const view = await this.viewFor(plan, laneName, signal);
     const lane = view.lanes.find((l) => l.lane === laneName);
     event.lane = laneName;
     event.term = lane?.term ?? 0;
@@ -176,6 +178,21 @@ export class FaultInjector {
         event.healedAt = target.now();
         return;
       }
+    }
+  }
+
+  /**
+   * The cluster as the fault sees it. A fault aimed at a leader waits up to 5 s for its lane to
+   * have one: placement moves a lane to a replica that came back after the last fault, and a lane
+   * in the middle of that move is led by no one for a moment.
+   */
+  private async viewFor(plan: FaultPlan, laneName: string, signal: AbortSignal): Promise<ClusterView> {
+    const deadline = this.target.now() + LEADER_WAIT_MS;
+    for (;;) {
+      const view = await this.target.view(signal);
+      const led = view.lanes.some((l) => l.lane === laneName && l.leader !== null);
+      if (plan.role !== 'leader' || led || this.target.now() >= deadline) return view;
+      await sleep(100, signal);
     }
   }
 
