@@ -51,7 +51,6 @@ export class EtcdServer {
     for (let attempt = 1; ; attempt++) {
       const clientPort = await freePortRun(2);
       const peerPort = clientPort + 1;
-      if (clientPort === peerPort) continue;
       const url = `http://127.0.0.1:${clientPort}`;
       const peer = `http://127.0.0.1:${peerPort}`;
       const log = createWriteStream(join(dir, `etcd-${attempt}.log`)).on('error', () => undefined);

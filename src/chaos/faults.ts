@@ -187,13 +187,15 @@ export class FaultInjector {
    * in the middle of that move is led by no one for a moment.
    */
   private async viewFor(plan: FaultPlan, laneName: string, signal: AbortSignal): Promise<ClusterView> {
-    const deadline = this.target.now() + LEADER_WAIT_MS;
-    for (;;) {
-      const view = await this.target.view(signal);
-      const led = view.lanes.some((l) => l.lane === laneName && l.leader !== null);
-      if (plan.role !== 'leader' || led || this.target.now() >= deadline) return view;
-      await sleep(100, signal);
-    }
+    let view = await this.target.view(signal);
+    const led = (): boolean => view.lanes.some((l) => l.lane === laneName && l.leader !== null);
+    if (plan.role !== 'leader' || led()) return view;
+    const next = async (): Promise<boolean> => {
+      view = await this.target.view(signal);
+      return led();
+    };
+    await pollUntil(next, LEADER_WAIT_MS, signal);
+    return view;
   }
 
   private liveReplicas(view: ClusterView): string[] {
@@ -217,9 +219,18 @@ export async function waitRecovered(
   options: RecoveryOptions,
   signal: AbortSignal,
 ): Promise<boolean> {
-  const deadline = Date.now() + options.timeoutMs;
+  return pollUntil(() => recovered(target, options, signal).catch(() => false), options.timeoutMs, signal);
+}
+
+/** Polls `check` every 100 ms until it is true; false when `timeoutMs` passes or `signal` aborts first. */
+async function pollUntil(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
   while (!signal.aborted && Date.now() < deadline) {
-    if (await recovered(target, options, signal).catch(() => false)) return true;
+    if (await check()) return true;
     await sleep(100, signal);
   }
   return false;
