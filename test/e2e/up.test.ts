@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { freePort, freePortRun } from '../../src/ports.js';
+import { settlesWithin } from '../../src/time.js';
 import { CLI_ENTRY } from '../helpers/cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -19,9 +20,7 @@ after(async () => {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     const gone = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await gone;
-    clearTimeout(timer);
+    if (!(await settlesWithin(gone, 30_000))) child.kill('SIGKILL');
   }
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });

@@ -708,6 +708,9 @@ describe('block streams (real PostgreSQL, in-process replicas)', () => {
       outcomes: [] as Outcome[],
     };
     const since = (at: number): number => at - seen.stopCalledAt;
+    /** The first /readyz probe that did not answer "503 draining": the listener was gone by then. */
+    const firstGone = (): number =>
+      seen.readyz.findIndex((r) => !(r.status === 503 && r.reason === 'draining'));
 
     before(async () => {
       const databaseUrl = await pgServer!.database();
@@ -803,11 +806,11 @@ describe('block streams (real PostgreSQL, in-process replicas)', () => {
       );
       // A connection still in the kernel's accept backlog when the listener closes is reset by
       // the kernel, not refused: that can happen once, at the moment the listener goes away.
-      const firstGone = seen.readyz.findIndex((r) => !(r.status === 503 && r.reason === 'draining'));
+      const gone = firstGone();
       for (const [i, r] of seen.readyz.entries()) {
-        const atClose = i === firstGone && r.code === 'ECONNRESET';
+        const atClose = i === gone && r.code === 'ECONNRESET';
         assert.ok(
-          (i < firstGone || firstGone === -1 ? r.status === 503 && r.reason === 'draining' : false) ||
+          (i < gone || gone === -1 ? r.status === 503 && r.reason === 'draining' : false) ||
             r.code === 'ECONNREFUSED' ||
             atClose,
           `after stop(), /readyz answered ${JSON.stringify({ ...r, at: since(r.at) })}; all: ${shown}`,
@@ -821,9 +824,9 @@ describe('block streams (real PostgreSQL, in-process replicas)', () => {
       // HAProxy retry it: tested elsewhere with zero failures). Anywhere else a reset is unclean.
       // The listener closed between the last probe answered "draining" and the first that was not;
       // on a busy machine those two can be more than a few milliseconds apart.
-      const firstGone = seen.readyz.findIndex((r) => !(r.status === 503 && r.reason === 'draining'));
-      const closedAfter = firstGone > 0 ? seen.readyz[firstGone - 1]!.at : undefined;
-      const closedBy = firstGone >= 0 ? seen.readyz[firstGone]!.at : undefined;
+      const gone = firstGone();
+      const closedAfter = gone > 0 ? seen.readyz[gone - 1]!.at : undefined;
+      const closedBy = gone >= 0 ? seen.readyz[gone]!.at : undefined;
       const atListenerClose = (o: Outcome): boolean =>
         o.code === 'ECONNRESET' &&
         closedAfter !== undefined &&
