@@ -28,6 +28,12 @@ export const ERRORS = {
   no_leader: { status: 409, message: 'the lane has no leader right now, retry shortly' },
   not_eligible: { status: 409, message: 'that replica cannot lead now' },
   timeout: { status: 504, message: 'the operation did not finish in time' },
+  unknown_query: { status: 404, message: 'the lane\u2019s app has no such query' },
+  app_unavailable: {
+    status: 503,
+    message: 'this replica does not run the lane\u2019s app version; use another replica',
+  },
+  version_unavailable: { status: 409, message: 'no ready replica runs that app version' },
   internal: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

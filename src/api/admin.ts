@@ -13,8 +13,34 @@ export interface HandoverResult {
 export interface CreatedLane {
   lane: string;
   app: string;
+  version: string | null;
+  approvers: string[];
+  quorum: number;
   /** False when the lane already existed. */
   created: boolean;
+}
+
+export interface LaneCreation {
+  lane: string;
+  app: string;
+  /** Default: the newest version of the app that this replica runs. */
+  version?: string;
+  /** Keys whose approvals an upgrade of the lane needs, and how many of them (quorum). */
+  approvers?: string[];
+  quorum?: number;
+}
+
+export interface UpgradeProposal {
+  lane: string;
+  app: string;
+  from: string | null;
+  to: string;
+  /** 'proposed': the switch follows at the next block; 'awaiting_approvals': it needs a quorum. */
+  status: 'proposed' | 'awaiting_approvals' | 'active';
+  approvals: number;
+  quorum: number;
+  /** The live replicas that run the target version. */
+  runners: string[];
 }
 
 /** Operator actions behind the bearer token. Any replica accepts any of them. */
@@ -27,7 +53,9 @@ export interface AdminActions {
   status(): Promise<AdminStatus>;
   /** Planned handover of `lane` to `to` (or the best other replica); resolves once it leads. */
   handover(lane: string, to: string | null): Promise<HandoverResult>;
-  createLane(lane: string, app: string): Promise<CreatedLane>;
+  createLane(request: LaneCreation): Promise<CreatedLane>;
+  /** Proposes switching `lane` to app version `to`; refused when no ready replica runs it. */
+  upgrade(lane: string, to: string): Promise<UpgradeProposal>;
   setPriority(id: string, priority: number): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
-import type { App } from '../apps/app.js';
+import type { AppRunner } from '../apps/runner.js';
 import type { AdminActions } from './admin.js';
-import type { LaneFollower } from '../ledger/follower.js';
+import type { Lane } from '../ledger/lane.js';
 import type { Intake } from '../ledger/intake.js';
 import type { SignatureVerifier } from '../ledger/keys.js';
 import type { LedgerStore } from '../ledger/store.js';
@@ -16,6 +16,8 @@ export interface ReplicaView {
   pid: number;
   version: string;
   ready: boolean;
+  /** App name → versions this replica runs. */
+  apps: Record<string, string[]>;
 }
 
 export interface LaneView {
@@ -32,10 +34,16 @@ export interface ReplicaStatus extends ReplicaView {
   streams: number;
   /** Lanes it leads now: the lanes of the same status that name it as leader. */
   leads: number;
+  /** Why it is not ready (null when it is). */
+  reason: string | null;
 }
 
 export interface LaneStatus extends LaneView {
   app: string;
+  /** The active app version (null: a lane from before versions, until its next block). */
+  version: string | null;
+  /** A version proposed and not switched to yet. */
+  proposedVersion: string | null;
   pending: number;
   /** Milliseconds since the tip block's time; null before the first block. */
   lastBlockAgeMs: number | null;
@@ -47,19 +55,24 @@ export interface AdminStatus {
 }
 
 export interface ClusterView {
+  /** The coordination backend that grants terms. */
+  elector: string;
   replicas: ReplicaView[];
   lanes: LaneView[];
 }
 
-export interface LaneRuntime {
-  app: App;
-  follower: LaneFollower;
+/** `GET /v1/lanes/{lane}`. */
+export interface LaneDetail extends LaneView {
+  app: string;
+  version: string | null;
+  proposedVersion: string | null;
 }
 
 /** What the HTTP routes need from a replica. */
 export interface ApiContext {
   replicaId: string;
-  lanes: ReadonlyMap<string, LaneRuntime>;
+  lanes: ReadonlyMap<string, Lane>;
+  runner: AppRunner;
   store: LedgerStore;
   intake: Intake;
   verifier: SignatureVerifier;
@@ -68,6 +81,7 @@ export interface ApiContext {
   /** Prometheus text exposition of this replica's metrics. */
   metrics(): string;
   cluster(): Promise<ClusterView>;
+  lane(lane: string): Promise<LaneDetail | null>;
   /** Present when the replica was started with an admin token. */
   admin?: AdminActions;
 }

@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BatonError } from '../errors.js';
-import { balanceKey } from '../apps/token.js';
 import { publicBlock } from '../ledger/block.js';
+import type { Lane } from '../ledger/lane.js';
+import { VERSION_PATTERN } from '../apps/versions.js';
+import { readAtTip, runQuery } from './reads.js';
 import { verifySubmission } from '../ledger/envelope.js';
 import { HEX32 } from '../ledger/keys.js';
-import type { ApiContext, LaneRuntime } from './context.js';
+import type { ApiContext } from './context.js';
 import { findLane, intParam, pathSegment, readBody, readJson, sendJson } from './http.js';
 import { authorize } from './admin.js';
 import { LANE_NAME } from '../ledger/envelope.js';
@@ -21,7 +23,7 @@ type Handler = (
 ) => Promise<void>;
 
 interface RouteParams {
-  lane?: LaneRuntime;
+  lane?: Lane;
   laneName?: string;
   arg?: string;
   query: URLSearchParams;
@@ -57,7 +59,9 @@ const cluster: Handler = async (ctx, _req, res) => sendJson(res, 200, await ctx.
 
 const submit: Handler = async (ctx, req, res, { lane, laneName }) => {
   const envelope = await readJson(req);
-  const tx = verifySubmission(envelope, laneName!, lane!.app, ctx.verifier);
+  // A replica without the lane's active app version cannot validate for it: send clients elsewhere.
+  if (lane!.missing() !== null) throw new BatonError('app_unavailable', lane!.missing()!);
+  const tx = verifySubmission(envelope, laneName!, lane!, ctx.verifier);
   const inserted = await ctx.intake.submit(tx);
   if (inserted) {
     sendJson(res, 202, { id: tx.id, status: 'pending' });
@@ -82,11 +86,58 @@ const blocks: Handler = async (ctx, _req, res, { laneName, query }) => {
   sendJson(res, 200, { blocks: records.map(publicBlock) });
 };
 
-const account: Handler = async (ctx, _req, res, { lane, laneName, arg }) => {
+/** The v1 balance route: the lane app's `balance` query. */
+const account: Handler = async (ctx, _req, res, { lane, arg }) => {
   if (!HEX32.test(arg!)) throw new BatonError('bad_request', 'an account is 32 bytes of hex');
-  if (lane!.app.name !== 'token') throw new BatonError('not_found', 'this lane does not run the token app');
-  const value = await ctx.store.stateValue(laneName!, balanceKey(arg!));
-  sendJson(res, 200, { balance: typeof value === 'number' ? value : 0 });
+  if (!lane!.app()?.queries?.balance && lane!.missing() === null)
+    throw new BatonError('not_found', `app ${lane!.appName} has no balances`);
+  const balance = await readAtTip(ctx, lane!, (state) =>
+    runQuery(ctx, lane!, state, 'balance', { account: arg!.toLowerCase() }),
+  );
+  sendJson(res, 200, { balance });
+};
+
+const laneInfo: Handler = async (ctx, _req, res, { laneName }) => {
+  const view = await ctx.lane(laneName!);
+  if (!view) throw new BatonError('unknown_lane');
+  sendJson(res, 200, view);
+};
+
+const stateValue: Handler = async (ctx, _req, res, { lane, arg }) => {
+  const key = pathSegment(arg!);
+  const read = await readAtTip(ctx, lane!, (state) => ({
+    value: state.get(key) ?? null,
+    height: state.height,
+  }));
+  sendJson(res, 200, { key, ...read });
+};
+
+const query: Handler = async (ctx, _req, res, { lane, arg, query: search }) => {
+  const name = pathSegment(arg!);
+  const raw = search.get('args');
+  let args: unknown = null;
+  if (raw !== null) {
+    try {
+      args = JSON.parse(raw) as unknown;
+    } catch {
+      throw new BatonError('bad_request', 'args must be JSON (URL-encoded)');
+    }
+  }
+  const answer = await readAtTip(ctx, lane!, (state) => ({
+    result: runQuery(ctx, lane!, state, name, args),
+    height: state.height,
+  }));
+  sendJson(res, 200, { query: name, ...answer });
+};
+
+const versions: Handler = async (ctx, _req, res, { lane, laneName }) => {
+  sendJson(res, 200, {
+    lane: laneName,
+    app: lane!.appName,
+    active: lane!.version,
+    proposed: lane!.proposedVersion,
+    versions: await ctx.store.versions(laneName!),
+  });
 };
 
 const drain: Handler = (ctx, req, res) => {
@@ -121,13 +172,38 @@ const setPriority: Handler = async (ctx, req, res, { arg }) => {
 
 const createLane: Handler = async (ctx, req, res) => {
   const admin = authorize(req, ctx.admin);
-  const { lane, app } = await readObject(req);
+  const { lane, app, version, approvers, quorum } = await readObject(req);
   if (typeof lane !== 'string' || !LANE_NAME.test(lane))
     throw new BatonError('bad_request', 'lane must be a lane name (a-z, 0-9, _ -, at most 63)');
   if (app !== undefined && typeof app !== 'string')
     throw new BatonError('bad_request', 'app must be a string');
-  const created = await admin.createLane(lane, app ?? 'token');
+  if (version !== undefined && (typeof version !== 'string' || !VERSION_PATTERN.test(version)))
+    throw new BatonError('bad_request', 'version must be a version like 1.0.0');
+  const keys = approvers ?? [];
+  if (!Array.isArray(keys) || keys.length > 100 || !keys.every((k) => typeof k === 'string' && HEX32.test(k)))
+    throw new BatonError(
+      'bad_request',
+      'approvers must be a list of up to 100 public keys (32 bytes of hex)',
+    );
+  if (quorum !== undefined && (typeof quorum !== 'number' || !Number.isSafeInteger(quorum)))
+    throw new BatonError('bad_request', 'quorum must be an integer');
+  const created = await admin.createLane({
+    lane,
+    app: app ?? 'token',
+    ...(version !== undefined ? { version } : {}),
+    approvers: keys as string[],
+    ...(quorum !== undefined ? { quorum } : {}),
+  });
   sendJson(res, created.created ? 201 : 200, created);
+};
+
+const upgrade: Handler = async (ctx, req, res, { laneName }) => {
+  const admin = authorize(req, ctx.admin);
+  const { to } = await readObject(req);
+  if (typeof to !== 'string' || !VERSION_PATTERN.test(to))
+    throw new BatonError('bad_request', 'to must be an app version like 2.0.0');
+  const proposal = await admin.upgrade(laneName!, to);
+  sendJson(res, proposal.status === 'active' ? 200 : 202, proposal);
 };
 
 const handover: Handler = async (ctx, req, res, { laneName }) => {
@@ -172,10 +248,10 @@ function adminRoute(
   if (parts.length === 1 && first === 'drain') return pick({ POST: drain });
   if (parts.length === 1 && first === 'status') return pick({ GET: adminStatus });
   if (parts.length === 1 && first === 'lanes') return pick({ POST: createLane });
-  if (parts.length === 3 && first === 'lanes' && third === 'handover') {
+  if (parts.length === 3 && first === 'lanes' && (third === 'handover' || third === 'upgrade')) {
     params.laneName = pathSegment(second!);
     findLane(ctx.lanes, params.laneName);
-    return pick({ POST: handover });
+    return pick({ POST: third === 'handover' ? handover : upgrade });
   }
   if (parts.length === 3 && first === 'replicas') {
     params.arg = second;
@@ -200,10 +276,15 @@ export function route(ctx: ApiContext, method: string, url: URL): { handler: Han
   if (parts[0] !== 'v1') throw new BatonError('not_found');
   if (parts.length === 2 && parts[1] === 'cluster') return pick({ GET: cluster });
   if (parts[1] === 'admin') return adminRoute(ctx, parts.slice(2), params, pick);
-  if (parts[1] === 'lanes' && parts.length >= 4) {
+  if (parts[1] === 'lanes' && parts.length >= 3) {
     params.laneName = pathSegment(parts[2]!);
     params.lane = findLane(ctx.lanes, params.laneName);
+    if (parts.length === 3) return pick({ GET: laneInfo });
     const resource = parts[3];
+    if (parts.length === 4 && resource === 'versions') return pick({ GET: versions });
+    if (parts.length === 5 && resource === 'state')
+      return ((params.arg = parts[4]), pick({ GET: stateValue }));
+    if (parts.length === 5 && resource === 'query') return ((params.arg = parts[4]), pick({ GET: query }));
     if (parts.length === 4 && resource === 'txs') return pick({ POST: submit });
     if (parts.length === 4 && resource === 'blocks') return pick({ GET: blocks });
     if (parts.length === 5 && resource === 'txs') return ((params.arg = parts[4]), pick({ GET: txStatus }));

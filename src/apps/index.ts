@@ -1,12 +1,12 @@
-import type { App } from './app.js';
-import { tokenApp } from './token.js';
-
-const BUILT_IN: ReadonlyMap<string, App> = new Map([[tokenApp.name, tokenApp]]);
-
-export function appByName(name: string): App {
-  const app = BUILT_IN.get(name);
-  if (!app) throw new Error(`unknown app "${name}" (built in: ${[...BUILT_IN.keys()].join(', ')})`);
-  return app;
-}
-
-export type { App, AppState, ApplyResult, JsonValue, TxInput } from './app.js';
+export { AppRegistry, AppLoadError, BUILT_IN_APPS, asApp, loadAppModule } from './registry.js';
+export { compareVersions, VERSION_PATTERN } from './versions.js';
+export type {
+  App,
+  AppQuery,
+  AppReadState,
+  AppState,
+  ApplyResult,
+  JsonValue,
+  TxContext,
+  TxInput,
+} from './app.js';

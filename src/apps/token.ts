@@ -1,6 +1,6 @@
 import { BatonError } from '../errors.js';
 import { HEX32 } from '../ledger/keys.js';
-import type { App, AppState, ApplyResult, TxInput } from './app.js';
+import type { App, AppReadState, AppState, ApplyResult, TxContext } from './app.js';
 
 export const FAUCET_MAX = 1000;
 export const SUPPLY_KEY = 'supply';
@@ -46,7 +46,7 @@ function parseTransfer(args: unknown): TransferArgs {
   return { to: args.to.toLowerCase(), amount: args.amount };
 }
 
-function balance(state: AppState, account: string): number {
+function balance(state: AppReadState, account: string): number {
   const value = state.get(balanceKey(account));
   return typeof value === 'number' ? value : 0;
 }
@@ -54,6 +54,7 @@ function balance(state: AppState, account: string): number {
 /** The built-in token app: `faucet {amount}` credits the signer, `transfer {to, amount}` moves funds. */
 export const tokenApp: App = {
   name: 'token',
+  version: '1.0.0',
 
   validate(kind: string, args: unknown): void {
     if (kind === 'faucet') parseFaucet(args);
@@ -62,7 +63,7 @@ export const tokenApp: App = {
       throw new BatonError('unknown_kind', `the token app has no kind ${JSON.stringify(kind).slice(0, 80)}`);
   },
 
-  apply(state: AppState, tx: TxInput): ApplyResult {
+  apply(state: AppState, tx: TxContext): ApplyResult {
     const from = tx.from.toLowerCase();
     if (tx.kind === 'faucet') {
       const { amount } = parseFaucet(tx.args);
@@ -81,5 +82,19 @@ export const tokenApp: App = {
       return { ok: true };
     }
     return { ok: false, error: 'unknown_kind' };
+  },
+
+  queries: {
+    /** `{account: HEX32}` → the account's balance (0 when it never held funds). */
+    balance(state: AppReadState, args: unknown): number {
+      if (!exactKeys(args, ['account']) || typeof args.account !== 'string' || !HEX32.test(args.account))
+        throw new BatonError('bad_args', 'balance takes {"account": HEX32}');
+      return balance(state, args.account);
+    },
+    /** The total supply: the sum of every committed faucet amount. */
+    supply(state: AppReadState): number {
+      const supply = state.get(SUPPLY_KEY);
+      return typeof supply === 'number' ? supply : 0;
+    },
   },
 };

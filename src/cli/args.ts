@@ -11,7 +11,11 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** The parsed value type of each option: strings for `type: 'string'`, booleans otherwise. */
 type ParsedValues<O extends Options> = {
-  [K in keyof O]?: O[K] extends { type: 'string' } ? string : boolean;
+  [K in keyof O]?: O[K] extends { type: 'string'; multiple: true }
+    ? string[]
+    : O[K] extends { type: 'string' }
+      ? string
+      : boolean;
 } & { help?: boolean };
 
 /** parseArgs with `--help` built in and usage errors that name the command. */

@@ -8,6 +8,8 @@ import {
   DRAIN_HELP,
   HANDOVER_HELP,
   LANES_HELP,
+  UPGRADE_HELP,
+  upgradeCommand,
   PRIORITY_HELP,
   drainCommand,
   handoverCommand,
@@ -26,6 +28,7 @@ commands:
   handover move a lane's leadership to another replica now
   drain    drain one replica (hand its lanes over, then exit)
   lanes    create lanes at run time
+  upgrade  switch a lane to another version of its app
   priority set a replica's leadership priority
   chaos    inject faults under a seeded workload and check the invariants
 
@@ -38,6 +41,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   handover: { run: handoverCommand, help: HANDOVER_HELP },
   drain: { run: drainCommand, help: DRAIN_HELP },
   lanes: { run: lanesCommand, help: LANES_HELP },
+  upgrade: { run: upgradeCommand, help: UPGRADE_HELP },
   priority: { run: priorityCommand, help: PRIORITY_HELP },
   chaos: { run: chaosCommand, help: CHAOS_HELP },
 };

@@ -5,6 +5,7 @@ import { startReplica } from '../node/replica.js';
 import { intOption, listOption, parse, UsageError } from './args.js';
 import { readAdminToken } from '../node/admin-token.js';
 import { DEFAULT_LEADER_LIMITS } from '../ledger/leader.js';
+import { DEFAULT_APPLY_BUDGET_MS } from '../apps/runner.js';
 
 export const NODE_HELP = `baton node: run one replica against a PostgreSQL database (production use)
 
@@ -16,6 +17,11 @@ usage: baton node --database-url URL --id ID [options]
   --host H             address to listen on (default 127.0.0.1)
   --advertise-url URL  URL other replicas and clients use to reach this one
   --lanes a,b          lanes to create if missing (default main); every lane is served
+  --app SPEC           load an app module: a file path or a package name whose default export
+                       is an app (or an array of apps). Repeat it to load several apps, or
+                       several versions of one app. The built-in token app is always loaded.
+  --apply-budget MS    time budget of one transaction's apply and of one query (default 200):
+                       a transaction over it is committed as refused
   --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
   --drain-timeout MS   longest a graceful stop waits for in-flight requests (default 10000)
   --drain-grace MS     how long a draining replica keeps answering (readiness 503) before it
@@ -44,6 +50,8 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       host: { type: 'string' },
       'advertise-url': { type: 'string' },
       lanes: { type: 'string' },
+      app: { type: 'string', multiple: true },
+      'apply-budget': { type: 'string' },
       'lease-ttl': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'drain-grace': { type: 'string' },
@@ -80,6 +88,8 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     port: intOption(values.port, 'port', 7700),
     host: values.host ?? '127.0.0.1',
     lanes: listOption(values.lanes, ['main']),
+    apps: values.app ?? [],
+    applyBudgetMs: intOption(values['apply-budget'], 'apply-budget', DEFAULT_APPLY_BUDGET_MS, 1, 60_000),
     lease: leaseTimings(intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000)),
     drainTimeoutMs: intOption(values['drain-timeout'], 'drain-timeout', 10_000, 0, 3_600_000),
     drainGraceMs: intOption(values['drain-grace'], 'drain-grace', 1_000, 0, 600_000),

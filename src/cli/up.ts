@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LocalCluster } from '../cluster/local.js';
+import { AppRegistry, isAppPath } from '../apps/registry.js';
 import { intOption, listOption, parse, UsageError } from './args.js';
 
 export const UP_HELP = `baton up: a local cluster in the foreground: an embedded PostgreSQL and N replicas
@@ -11,6 +12,8 @@ usage: baton up [--replicas N] [--port P] [--data-dir D] [--lanes a,b] [options]
   --port P             replica i listens on port P+i-1 (default 7700)
   --data-dir D         where the database and logs live (default ./.baton)
   --lanes a,b          lanes to create (default main)
+  --app SPEC           load an app module on every replica (a file path or a package name;
+                       repeatable): see baton node --help
   --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
   --mode M             active-active (default) or active-passive
   --priorities p1,p2   leadership priority of r1, r2, … (default all 0)
@@ -56,6 +59,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       lanes: { type: 'string' },
+      app: { type: 'string', multiple: true },
       'lease-ttl': { type: 'string' },
       mode: { type: 'string' },
       priorities: { type: 'string' },
@@ -83,6 +87,13 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (priorities.length > count || priorities.some((p) => !/^-?\d{1,7}$/.test(p)))
     throw new UsageError(`--priorities takes at most ${count} whole numbers, one per replica`);
   const replicaArgs = ['--mode', mode];
+  // Paths are resolved here, so the replicas load the same files whatever their directory; and
+  // loaded here once, so a module that is not an app stops this command before anything starts.
+  const appSpecs = (values.app ?? []).map((spec) => (isAppPath(spec) ? resolve(spec) : spec));
+  const apps = await AppRegistry.load(appSpecs).catch((error: unknown) => {
+    throw new UsageError((error as Error).message);
+  });
+  for (const spec of appSpecs) replicaArgs.push('--app', spec);
   if (values['stall-timeout'] !== undefined) {
     intOption(values['stall-timeout'], 'stall-timeout', 10_000, 100, 3_600_000);
     replicaArgs.push('--stall-timeout', values['stall-timeout']);
@@ -146,7 +157,10 @@ export async function upCommand(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   try {
-    console.log(`baton up: ${count} replicas (${mode}), lanes ${lanes.join(', ')}, data in ${dataDir}`);
+    const appList = Object.entries(apps.describe()).map(([name, v]) => `${name} ${v.join('/')}`);
+    console.log(
+      `baton up: ${count} replicas (${mode}), lanes ${lanes.join(', ')}, apps ${appList.join(', ')}, data in ${dataDir}`,
+    );
     await cluster.start();
     await cluster.waitReady(readyTimeoutMs, controller.signal);
     const replicas = cluster.replicas.map((r) => ({ id: r.options.id, url: r.url, pid: r.pid }));

@@ -182,6 +182,84 @@ const MIGRATIONS: readonly string[] = [
     PERFORM baton_commit_block(p_lane, p_height, p_hash, p_parent, p_term, p_producer, p_time,
                                p_txids, p_oks, p_errors, p_results, p_changes);
   END $$`,
+  // 6: app versions. A lane has one active version; every block records the version that
+  // produced it, and the fence refuses a block of another version. A block may switch its lane
+  // to the version an operator proposed (upgrade), from the next block on. Lanes and blocks from
+  // before keep version NULL: such a lane takes blocks without a version (replicas of the
+  // previous build) until the first block with one, which sets it. A replica of the previous
+  // build is then fenced like a stale leader (BT001). Receipts gain the app's result.
+  `ALTER TABLE baton_lanes ADD COLUMN version text, ADD COLUMN proposed_version text,
+     ADD COLUMN approvers text[] NOT NULL DEFAULT '{}', ADD COLUMN quorum integer NOT NULL DEFAULT 0;
+   ALTER TABLE baton_blocks ADD COLUMN version text, ADD COLUMN upgrade text;
+   CREATE INDEX baton_blocks_upgrades ON baton_blocks (lane, height) WHERE upgrade IS NOT NULL;
+   ALTER TABLE baton_txs ADD COLUMN result jsonb;
+   ALTER TABLE baton_replicas ADD COLUMN apps jsonb NOT NULL DEFAULT '{}', ADD COLUMN reason text;
+
+   CREATE OR REPLACE FUNCTION baton_fence_block() RETURNS trigger LANGUAGE plpgsql AS $$
+   DECLARE cur baton_lanes%ROWTYPE;
+   BEGIN
+     SELECT * INTO cur FROM baton_lanes WHERE lane = NEW.lane FOR NO KEY UPDATE;
+     IF NOT FOUND THEN
+       RAISE EXCEPTION 'lane % does not exist', NEW.lane USING ERRCODE = 'BT004';
+     END IF;
+     IF cur.term <> NEW.term THEN
+       RAISE EXCEPTION 'block % of lane % has term % but the current term is %',
+         NEW.height, NEW.lane, NEW.term, cur.term USING ERRCODE = 'BT001';
+     END IF;
+     IF NEW.version IS NULL AND cur.version IS NOT NULL THEN
+       RAISE EXCEPTION 'block % of lane % has no app version; the lane runs %',
+         NEW.height, NEW.lane, cur.version USING ERRCODE = 'BT001';
+     END IF;
+     IF cur.version IS NOT NULL AND NEW.version <> cur.version THEN
+       RAISE EXCEPTION 'block % of lane % was produced by app version % but the lane runs %',
+         NEW.height, NEW.lane, NEW.version, cur.version USING ERRCODE = 'BT006';
+     END IF;
+     IF NEW.upgrade IS NOT NULL AND NEW.upgrade IS DISTINCT FROM cur.proposed_version THEN
+       RAISE EXCEPTION 'block % of lane % switches to version %, which is not the proposed one (%)',
+         NEW.height, NEW.lane, NEW.upgrade, coalesce(cur.proposed_version, 'none') USING ERRCODE = 'BT007';
+     END IF;
+     IF cur.height <> NEW.height - 1 OR cur.tip_hash <> NEW.parent_hash THEN
+       RAISE EXCEPTION 'block % of lane % does not extend the tip (height %)',
+         NEW.height, NEW.lane, cur.height USING ERRCODE = 'BT002';
+     END IF;
+     UPDATE baton_lanes SET height = NEW.height, tip_hash = NEW.hash, tip_time = NEW.time_ms,
+       version = coalesce(NEW.upgrade, NEW.version, cur.version),
+       proposed_version = CASE WHEN NEW.upgrade IS NOT NULL THEN NULL ELSE proposed_version END
+       WHERE lane = NEW.lane;
+     RETURN NEW;
+   END $$;
+
+   CREATE FUNCTION baton_commit_versioned_block(
+     p_lane text, p_height bigint, p_hash text, p_parent text, p_term bigint, p_producer text,
+     p_time bigint, p_version text, p_upgrade text, p_txids text[], p_oks boolean[], p_errors text[],
+     p_tx_results jsonb, p_results jsonb, p_changes jsonb, p_notice text)
+   RETURNS void LANGUAGE plpgsql AS $$
+   DECLARE n bigint;
+   BEGIN
+     IF p_notice IS NOT NULL THEN
+       PERFORM pg_notify('baton_block_data', p_notice);
+     END IF;
+     INSERT INTO baton_blocks (lane, height, hash, parent_hash, parent_height, term, producer, time_ms,
+                               tx_ids, results, changes, version, upgrade)
+     VALUES (p_lane, p_height, p_hash, p_parent, CASE WHEN p_height > 1 THEN p_height - 1 END, p_term,
+             p_producer, p_time, p_txids, p_results, p_changes, p_version, p_upgrade);
+
+     UPDATE baton_txs t SET height = p_height, idx = u.ord - 1, ok = u.ok, error = u.err,
+         result = p_tx_results -> (u.ord::int - 1)
+       FROM unnest(p_txids, p_oks, p_errors) WITH ORDINALITY AS u(id, ok, err, ord)
+       WHERE t.id = u.id AND t.lane = p_lane AND t.height IS NULL;
+     GET DIAGNOSTICS n = ROW_COUNT;
+     IF n <> cardinality(p_txids) THEN
+       RAISE EXCEPTION 'block % of lane % names % transactions but only % are pending',
+         p_height, p_lane, cardinality(p_txids), n USING ERRCODE = 'BT003';
+     END IF;
+
+     INSERT INTO baton_state (lane, key, value, height)
+       SELECT p_lane, c->>0, c->1, p_height FROM jsonb_array_elements(p_changes) AS c
+       ON CONFLICT (lane, key) DO UPDATE SET value = EXCLUDED.value, height = EXCLUDED.height;
+
+     PERFORM pg_notify('baton_blocks', p_lane || ':' || p_height);
+   END $$`,
 ];
 
 const MIGRATION_LOCK = 0x6261746f; // 'bato'

@@ -57,6 +57,10 @@ export const SQLSTATE = {
   notOnTip: 'BT002',
   txNotPending: 'BT003',
   unknownLane: 'BT004',
+  /** The block's app version is not the lane's active version (the lane was upgraded). */
+  wrongVersion: 'BT006',
+  /** The block switches to a version no operator proposed. */
+  notProposed: 'BT007',
   uniqueViolation: '23505',
 } as const;
 

@@ -11,10 +11,14 @@ export interface Block {
   /** Commit time chosen by the producer, ISO-8601 UTC with milliseconds. */
   time: string;
   txs: string[];
+  /** The app version that produced the block; null for blocks written before versions were recorded. */
+  version: string | null;
+  /** Present on the block that switches its lane to another app version, from the next block on. */
+  upgrade?: string;
 }
 
 /** What each transaction of a block did: committed either way, `ok: false` when the app refused it. */
-export type TxResult = { ok: true } | { ok: false; error: string };
+export type TxResult = { ok: true; result?: JsonValue } | { ok: false; error: string };
 
 /** A state write of a block: [key, new value], sorted by key. */
 export type StateChange = [string, JsonValue];
@@ -26,31 +30,49 @@ export interface BlockRecord extends Block {
   changes: StateChange[];
 }
 
-export const BLOCK_ENCODING_VERSION = 1;
+/** The hash rule of blocks without a version (kept for the blocks written under it). */
+export const LEGACY_BLOCK_ENCODING = 1;
+export const BLOCK_ENCODING_VERSION = 2;
+
+/** A result as blocks store and hash it: [true], [true, result] or [false, error]. */
+export type CompactResult = [true] | [true, JsonValue] | [false, string];
+
+export function compactResult(r: TxResult): CompactResult {
+  if (!r.ok) return [false, r.error];
+  return r.result === undefined ? [true] : [true, r.result];
+}
+
+export function expandResult(r: CompactResult): TxResult {
+  if (r[0]) return r.length > 1 ? { ok: true, result: r[1] as JsonValue } : { ok: true };
+  return { ok: false, error: r[1] };
+}
 
 /**
  * The block hash: hex SHA-256 of the canonical JSON (see canonical.ts) of
- * `{ v, lane, height, parentHash, term, producer, time, txs, results, changes }`,
- * so the hash commits to the ordering, to what each transaction did and to the state it wrote.
+ * `{ v: 2, lane, height, parentHash, term, producer, time, version, upgrade?, txs, results, changes }`,
+ * so the hash commits to the ordering, to the app version, to what each transaction did and to
+ * the state it wrote. Blocks without a version keep the first rule: `v: 1` and no version fields.
  */
 export function blockHash(block: Omit<BlockRecord, 'hash'>): string {
+  const legacy = block.version === null || block.version === undefined;
   return sha256Hex(
     canonicalJson({
-      v: BLOCK_ENCODING_VERSION,
+      v: legacy ? LEGACY_BLOCK_ENCODING : BLOCK_ENCODING_VERSION,
       lane: block.lane,
       height: block.height,
       parentHash: block.parentHash,
       term: block.term,
       producer: block.producer,
       time: block.time,
+      ...(legacy ? {} : { version: block.version, upgrade: block.upgrade }),
       txs: block.txs,
-      results: block.results.map((r) => (r.ok ? [true] : [false, r.error])),
+      results: block.results.map(compactResult),
       changes: block.changes,
     }),
   );
 }
 
 export function publicBlock(record: BlockRecord): Block {
-  const { height, hash, parentHash, term, producer, time, txs } = record;
-  return { height, hash, parentHash, term, producer, time, txs };
+  const { height, hash, parentHash, term, producer, time, txs, version, upgrade } = record;
+  return { height, hash, parentHash, term, producer, time, txs, version, ...(upgrade ? { upgrade } : {}) };
 }

@@ -1,5 +1,4 @@
 import { BatonError } from '../errors.js';
-import type { App } from '../apps/app.js';
 import { sha256Hex } from './canonical.js';
 import { HEX32, HEX64, type SignatureVerifier } from './keys.js';
 
@@ -76,7 +75,8 @@ export function parseBody(body: string): TxBody {
 export function verifySubmission(
   envelope: unknown,
   urlLane: string,
-  app: App,
+  /** The lane's check of kind and arguments (throws a coded refusal). */
+  checker: { validate(kind: string, args: unknown): void },
   verifier: SignatureVerifier,
 ): VerifiedTx {
   if (!isRecord(envelope)) throw new BatonError('bad_envelope');
@@ -100,7 +100,7 @@ export function verifySubmission(
     throw new BatonError('wrong_lane', `the body names lane "${tx.lane}", the URL "${urlLane}"`);
   const signerHex = signer.toLowerCase();
   if (tx.from.toLowerCase() !== signerHex) throw new BatonError('signer_mismatch');
-  app.validate(tx.kind, tx.args);
+  checker.validate(tx.kind, tx.args);
   if (!verifier.verify(signerHex, body, signature)) throw new BatonError('bad_signature');
   return { id: txId(body), lane: tx.lane, body, signer: signerHex, signature: signature.toLowerCase(), tx };
 }

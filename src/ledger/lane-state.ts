@@ -1,19 +1,25 @@
-import type { AppState, JsonValue } from '../apps/app.js';
+import type { AppReadState, JsonValue } from '../apps/app.js';
+import type { ScratchState } from '../apps/runner.js';
+import { deepFreeze } from '../apps/values.js';
 import type { BlockRecord, StateChange } from './block.js';
 import type { StateSnapshot } from './store.js';
 
-/** A replica's in-memory copy of one lane: its tip and its app state. */
-export class LaneState {
+/** A replica's in-memory copy of one lane: its tip, its active app version and its app state. */
+export class LaneState implements AppReadState {
   height: number;
   tipHash: string;
   tipTimeMs: number;
+  /** The app version the next block must be produced by (null: a lane from before versions). */
+  version: string | null;
   private readonly values: Map<string, JsonValue>;
 
   constructor(snapshot: StateSnapshot) {
     this.height = snapshot.height;
     this.tipHash = snapshot.tipHash;
     this.tipTimeMs = snapshot.tipTime;
+    this.version = snapshot.version ?? null;
     this.values = new Map(snapshot.entries);
+    for (const value of this.values.values()) deepFreeze(value);
   }
 
   get(key: string): JsonValue | undefined {
@@ -26,7 +32,8 @@ export class LaneState {
    */
   applyNext(block: BlockRecord): boolean {
     if (block.height !== this.height + 1 || block.parentHash !== this.tipHash) return false;
-    for (const [key, value] of block.changes) this.values.set(key, value);
+    for (const [key, value] of block.changes) this.values.set(key, deepFreeze(value));
+    this.version = block.upgrade ?? block.version ?? this.version;
     this.height = block.height;
     this.tipHash = block.hash;
     this.tipTimeMs = Date.parse(block.time);
@@ -42,7 +49,7 @@ export class LaneState {
 /** A point to roll an overlay back to: the length of its undo journal. */
 export type Checkpoint = number;
 
-export class StateOverlay implements AppState {
+export class StateOverlay implements ScratchState {
   private readonly writes = new Map<string, JsonValue>();
   /** Undo journal: each write's key and what the overlay held for it before (undefined: nothing). */
   private readonly journal: Array<[string, JsonValue | undefined]> = [];

@@ -1,10 +1,12 @@
 import type { App } from '../apps/app.js';
+import type { AppRunner, TxToApply } from '../apps/runner.js';
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import { backoffMs, sleep } from '../time.js';
 import { SQLSTATE, isConnectionError, sqlState } from '../db/pool.js';
 import { blockHash, type BlockRecord, type TxResult } from './block.js';
 import { parseBody } from './envelope.js';
+import { APPROVE_KIND, applyApproval, dueUpgrade, isReservedKind, type UpgradePolicy } from './upgrades.js';
 import type { LaneFollower } from './follower.js';
 import type { LedgerStore, PendingTx } from './store.js';
 import type { Waker } from '../waker.js';
@@ -34,11 +36,18 @@ export interface LeaderEvents extends Record<string, unknown> {
   'block:committed': { lane: string; term: number; height: number; txs: number };
 }
 
+/** What the leader needs of its lane besides the warm state: its code and its upgrade policy. */
+export interface LaneCode extends UpgradePolicy {
+  /** The app code for the lane's active version here, or undefined when this replica lacks it. */
+  app(): App | undefined;
+}
+
 export interface LeaderContext {
   lane: string;
   term: number;
   producer: string;
-  app: App;
+  code: LaneCode;
+  runner: AppRunner;
   store: LedgerStore;
   follower: LaneFollower;
   waker: Waker;
@@ -60,42 +69,59 @@ export interface LeaderContext {
   firstPending?: PendingTx[] | null;
 }
 
-export type LeaderExit = 'stopped' | 'fenced' | 'lost';
+/** 'upgraded': the lane now runs an app version this replica does not have. */
+export type LeaderExit = 'stopped' | 'fenced' | 'lost' | 'upgraded';
 
-/** Applies pending transactions on top of the warm state and returns the block to commit. */
-export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): BlockRecord {
+/**
+ * Applies pending transactions on top of the warm state and returns the block to commit, or
+ * null when this replica lacks the code of the lane's active version. The block switches the lane
+ * to a proposed version when its upgrade is due (see `dueUpgrade`).
+ */
+export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): BlockRecord | null {
   const base = ctx.follower.current;
-  const overlay = base.overlay();
-  const results: TxResult[] = [];
-  for (const tx of pending) {
-    const checkpoint = overlay.checkpoint();
+  const app = ctx.code.app();
+  if (!app) return null;
+  const height = base.height + 1;
+  const time = new Date(Math.max(Date.now(), base.tipTimeMs)).toISOString();
+  const items = pending.map((tx): TxToApply => {
+    let body;
     try {
-      const body = parseBody(tx.body);
-      const result = ctx.app.apply(overlay, { id: tx.id, from: body.from, kind: body.kind, args: body.args });
-      // A refused transaction is committed with ok: false and leaves the state as it was.
-      if (!result.ok) overlay.restore(checkpoint);
-      results.push(result);
+      body = parseBody(tx.body);
     } catch (error) {
-      overlay.restore(checkpoint);
-      results.push({
-        ok: false,
-        error: error instanceof Error ? error.message.slice(0, 200) : 'apply failed',
-      });
+      return { refused: (error as Error).message };
     }
-  }
-  const timeMs = Math.max(Date.now(), base.tipTimeMs);
+    if (isReservedKind(body.kind)) {
+      if (body.kind !== APPROVE_KIND) return { refused: 'unknown_kind' };
+      const { from, args } = body;
+      return { baton: (state) => applyApproval(state, from, args, ctx.code) };
+    }
+    return {
+      tx: { id: tx.id, from: body.from.toLowerCase(), kind: body.kind, args: body.args, height, time },
+    };
+  });
+  const overlay = base.overlay();
+  const results: TxResult[] = ctx.runner.applyAll(app, overlay, items);
+  const upgrade = dueUpgrade(overlay, app.version, ctx.code);
   const unhashed = {
     lane: ctx.lane,
-    height: base.height + 1,
+    height,
     parentHash: base.tipHash,
     term: ctx.term,
     producer: ctx.producer,
-    time: new Date(timeMs).toISOString(),
+    time,
+    version: app.version,
+    ...(upgrade !== null ? { upgrade } : {}),
     txs: pending.map((t) => t.id),
     results,
     changes: overlay.changes(),
   };
   return { ...unhashed, hash: blockHash(unhashed) };
+}
+
+/** Whether the lane is due to switch versions, so a block (empty if need be) should be produced now. */
+function upgradeDue(ctx: LeaderContext): boolean {
+  const app = ctx.code.app();
+  return app !== undefined && dueUpgrade(ctx.follower.current, app.version, ctx.code) !== null;
 }
 
 /**
@@ -126,8 +152,9 @@ export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promis
       // A prefetched read is older than the waker's state: read again after its block.
       mayHaveMore = prefetched !== null || pending.length >= ctx.limits.maxBlockTxs;
       prefetched = null;
-      if (pending.length === 0) continue;
+      if (pending.length === 0 && !upgradeDue(ctx)) continue;
       const block = buildBlock(ctx, pending);
+      if (!block) return 'upgraded';
       if (signal.aborted) break;
       if (!ctx.stillLeads()) return 'lost';
       await ctx.store.commitBlock(block);
@@ -139,6 +166,14 @@ export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promis
         txs: block.txs.length,
       });
       failures = 0;
+      if (block.upgrade !== undefined) {
+        ctx.logger.info('lane switched app version', {
+          from: block.version,
+          to: block.upgrade,
+          height: block.height,
+        });
+        if (!ctx.code.app()) return 'upgraded';
+      }
     } catch (error) {
       const code = sqlState(error);
       if (code === SQLSTATE.fenced) {
@@ -149,7 +184,12 @@ export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promis
       needsCatchUp = true;
       failures++;
       mayHaveMore = true;
-      const level = isConnectionError(error) || code === SQLSTATE.notOnTip ? 'warn' : 'error';
+      const expected =
+        isConnectionError(error) ||
+        code === SQLSTATE.notOnTip ||
+        code === SQLSTATE.wrongVersion ||
+        code === SQLSTATE.notProposed;
+      const level = expected ? 'warn' : 'error';
       ctx.logger[level]('block production failed, retrying', { error, code, failures });
       await sleep(backoffMs(failures, 20, 1_000), signal);
     }

@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import type { JsonValue } from '../apps/app.js';
-import type { BlockRecord, StateChange, TxResult } from './block.js';
+import {
+  compactResult,
+  expandResult,
+  type BlockRecord,
+  type CompactResult,
+  type StateChange,
+} from './block.js';
 import type { VerifiedTx } from './envelope.js';
 import { GENESIS_PARENT } from '../db/migrations.js';
 
@@ -9,6 +15,29 @@ export interface LaneRow {
   app: string;
   term: number;
   height: number;
+  /** The active app version (null for a lane from before versions, until its next block). */
+  version: string | null;
+  /** The version an operator proposed to switch to, until a block switches. */
+  proposedVersion: string | null;
+  /** Keys whose approvals an upgrade needs (none: the admin's word suffices) … */
+  approvers: string[];
+  /** … and how many of them. */
+  quorum: number;
+}
+
+/** A stretch of a lane's chain produced by one app version. */
+export interface VersionSpan {
+  version: string | null;
+  firstHeight: number;
+  lastHeight: number;
+}
+
+/** New lanes start on `version`; an upgrade of a lane with approvers needs `quorum` of them. */
+export interface LaneSpec {
+  app: string;
+  version: string;
+  approvers?: readonly string[];
+  quorum?: number;
 }
 
 export interface PendingTx {
@@ -23,16 +52,18 @@ export interface TxStatus {
   index?: number;
   ok?: boolean;
   error?: string;
+  /** What the app returned for a committed transaction it accepted, when it returned something. */
+  result?: JsonValue;
 }
 
 export interface StateSnapshot {
   height: number;
   tipHash: string;
   tipTime: number;
+  /** The lane's active app version at that height. */
+  version: string | null;
   entries: Array<[string, JsonValue]>;
 }
-
-type CompactResult = [true] | [false, string];
 
 interface BlockRow {
   lane: string;
@@ -45,6 +76,8 @@ interface BlockRow {
   tx_ids: string[];
   results: CompactResult[];
   changes: StateChange[];
+  version: string | null;
+  upgrade: string | null;
 }
 
 function toBlock(row: BlockRow): BlockRecord {
@@ -57,8 +90,10 @@ function toBlock(row: BlockRow): BlockRecord {
     producer: row.producer,
     time: new Date(Number(row.time_ms)).toISOString(),
     txs: row.tx_ids,
-    results: row.results.map((r): TxResult => (r[0] ? { ok: true } : { ok: false, error: r[1] })),
+    results: row.results.map(expandResult),
     changes: row.changes,
+    version: row.version,
+    ...(row.upgrade !== null ? { upgrade: row.upgrade } : {}),
   };
 }
 
@@ -85,8 +120,11 @@ export function blockFromNotice(payload: string): BlockRecord | null {
       typeof b.parentHash === 'string' &&
       Array.isArray(b.txs) &&
       Array.isArray(b.results) &&
-      Array.isArray(b.changes);
-    return shaped ? b : null;
+      Array.isArray(b.changes) &&
+      (b.version === undefined || b.version === null || typeof b.version === 'string');
+    if (!shaped) return null;
+    b.version ??= null; // a replica of the previous build sends no version
+    return b;
   } catch {
     return null;
   }
@@ -114,7 +152,33 @@ export async function warmConnection(client: pg.ClientBase): Promise<void> {
   await client.query(PENDING_OF, [[], 1]);
 }
 
-const BLOCK_COLUMNS = 'lane, height, hash, parent_hash, term, producer, time_ms, tx_ids, results, changes';
+const BLOCK_COLUMNS =
+  'lane, height, hash, parent_hash, term, producer, time_ms, tx_ids, results, changes, version, upgrade';
+const LANE_COLUMNS = 'lane, app, term, height, version, proposed_version, approvers, quorum';
+
+interface LaneDbRow {
+  lane: string;
+  app: string;
+  term: string;
+  height: string;
+  version: string | null;
+  proposed_version: string | null;
+  approvers: string[];
+  quorum: number;
+}
+
+function toLane(r: LaneDbRow): LaneRow {
+  return {
+    lane: r.lane,
+    app: r.app,
+    term: Number(r.term),
+    height: Number(r.height),
+    version: r.version,
+    proposedVersion: r.proposed_version,
+    approvers: r.approvers,
+    quorum: r.quorum,
+  };
+}
 
 /** All ledger SQL. Every method is one round trip; multi-statement work lives in SQL functions. */
 export class LedgerStore {
@@ -122,49 +186,113 @@ export class LedgerStore {
 
   /**
    * Creates a lane unless it exists, and tells every replica (channel baton_lanes).
-   * Returns the lane's app and whether this call created it.
+   * Returns the lane as it is and whether this call created it.
    */
-  async ensureLane(lane: string, app: string): Promise<{ app: string; created: boolean }> {
+  async ensureLane(lane: string, spec: LaneSpec): Promise<{ row: LaneRow; created: boolean }> {
     // One statement: the lease row's foreign key is checked at its end, after the lane insert.
-    const { rows } = await this.pool.query<{ created: boolean; app: string }>(
-      `WITH l AS (INSERT INTO baton_lanes (lane, app) VALUES ($1, $2) ON CONFLICT (lane) DO NOTHING RETURNING app),
+    const { rows } = await this.pool.query<{ created: boolean }>(
+      `WITH l AS (INSERT INTO baton_lanes (lane, app, version, approvers, quorum) VALUES ($1, $2, $3, $4, $5)
+                  ON CONFLICT (lane) DO NOTHING RETURNING lane),
             s AS (INSERT INTO baton_leases (lane) VALUES ($1) ON CONFLICT (lane) DO NOTHING),
             n AS (SELECT pg_notify('baton_lanes', $1) FROM l)
-       SELECT EXISTS (SELECT 1 FROM l) AS created,
-              coalesce((SELECT app FROM l), (SELECT app FROM baton_lanes WHERE lane = $1)) AS app
-       FROM (SELECT count(*) FROM n) AS notified`,
-      [lane, app],
+       SELECT EXISTS (SELECT 1 FROM l) AS created FROM (SELECT count(*) FROM n) AS notified`,
+      [lane, spec.app, spec.version, spec.approvers ?? [], spec.quorum ?? 0],
     );
-    return { created: rows[0]?.created ?? false, app: rows[0]?.app ?? app };
+    const row = await this.lane(lane);
+    if (!row) throw new Error(`lane ${lane} vanished right after it was created`);
+    return { row, created: rows[0]?.created ?? false };
   }
 
   /** Creates the lanes that do not exist yet, in one statement (a replica starting with many lanes). */
-  async ensureLanes(lanes: readonly string[], app: string): Promise<void> {
+  async ensureLanes(lanes: readonly string[], spec: LaneSpec): Promise<void> {
     await this.pool.query(
-      `WITH l AS (INSERT INTO baton_lanes (lane, app) SELECT x, $2 FROM unnest($1::text[]) AS x
+      `WITH l AS (INSERT INTO baton_lanes (lane, app, version) SELECT x, $2, $3 FROM unnest($1::text[]) AS x
                   ON CONFLICT (lane) DO NOTHING RETURNING lane),
             n AS (SELECT pg_notify('baton_lanes', lane) FROM l)
        INSERT INTO baton_leases (lane) SELECT x FROM unnest($1::text[]) AS x
        WHERE (SELECT count(*) FROM n) >= 0
        ON CONFLICT (lane) DO NOTHING`,
-      [lanes, app],
+      [lanes, spec.app, spec.version],
     );
   }
 
   async lane(lane: string): Promise<LaneRow | null> {
-    const { rows } = await this.pool.query<{ lane: string; app: string; term: string; height: string }>(
-      'SELECT lane, app, term, height FROM baton_lanes WHERE lane = $1',
+    const { rows } = await this.pool.query<LaneDbRow>(
+      `SELECT ${LANE_COLUMNS} FROM baton_lanes WHERE lane = $1`,
       [lane],
     );
-    const r = rows[0];
-    return r ? { lane: r.lane, app: r.app, term: Number(r.term), height: Number(r.height) } : null;
+    return rows[0] ? toLane(rows[0]) : null;
+  }
+
+  /** The lane's committed height now (null: no such lane). */
+  async laneHeight(lane: string): Promise<number | null> {
+    const { rows } = await this.pool.query<{ height: string }>(
+      'SELECT height FROM baton_lanes WHERE lane = $1',
+      [lane],
+    );
+    return rows[0] ? Number(rows[0].height) : null;
   }
 
   async lanes(): Promise<LaneRow[]> {
-    const { rows } = await this.pool.query<{ lane: string; app: string; term: string; height: string }>(
-      'SELECT lane, app, term, height FROM baton_lanes ORDER BY lane',
+    const { rows } = await this.pool.query<LaneDbRow>(
+      `SELECT ${LANE_COLUMNS} FROM baton_lanes ORDER BY lane`,
     );
-    return rows.map((r) => ({ lane: r.lane, app: r.app, term: Number(r.term), height: Number(r.height) }));
+    return rows.map(toLane);
+  }
+
+  /**
+   * Proposes switching the lane to `version` (replacing an earlier proposal) and tells every
+   * replica. False when the lane already runs it.
+   */
+  async proposeUpgrade(lane: string, version: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `WITH u AS (UPDATE baton_lanes SET proposed_version = $2
+                  WHERE lane = $1 AND version IS DISTINCT FROM $2 RETURNING lane)
+       SELECT pg_notify('baton_lanes', lane) FROM u`,
+      [lane, version],
+    );
+    return rowCount === 1;
+  }
+
+  /**
+   * Each app version of the lane's chain with its first and last height, oldest first. Read from
+   * the blocks where a version can begin (the first, the first with a version, and those that
+   * switched versions) and the tip, not from every block.
+   */
+  async versions(lane: string): Promise<VersionSpan[]> {
+    const { rows } = await this.pool.query<{
+      height: string;
+      version: string | null;
+      upgrade: string | null;
+    }>(
+      `(SELECT height, version, upgrade FROM baton_blocks WHERE lane = $1 ORDER BY height LIMIT 1)
+       UNION
+       (SELECT height, version, upgrade FROM baton_blocks WHERE lane = $1 AND version IS NOT NULL
+        ORDER BY height LIMIT 1)
+       UNION
+       (SELECT height, version, upgrade FROM baton_blocks WHERE lane = $1 AND upgrade IS NOT NULL)
+       UNION
+       (SELECT height, version, upgrade FROM baton_blocks WHERE lane = $1 ORDER BY height DESC LIMIT 1)
+       ORDER BY height`,
+      [lane],
+    );
+    if (rows.length === 0) return [];
+    const tip = Number(rows[rows.length - 1]!.height);
+    // Where each version begins: at a block of that version, or right after a switch to it.
+    const starts = new Map<number, string | null>();
+    for (const r of rows) {
+      const height = Number(r.height);
+      if (!starts.has(height)) starts.set(height, r.version);
+      if (r.upgrade !== null && height < tip) starts.set(height + 1, r.upgrade);
+    }
+    const spans: VersionSpan[] = [];
+    for (const [height, version] of [...starts].sort(([a], [b]) => a - b)) {
+      const last = spans[spans.length - 1];
+      if (last?.version === version) continue;
+      if (last) last.lastHeight = height - 1;
+      spans.push({ version, firstHeight: height, lastHeight: tip });
+    }
+    return spans;
   }
 
   /** Stores verified transactions durably; returns the ids that were new (the rest were known). */
@@ -189,7 +317,8 @@ export class LedgerStore {
       idx: number | null;
       ok: boolean | null;
       error: string | null;
-    }>('SELECT id, height, idx, ok, error FROM baton_txs WHERE lane = $1 AND id = ANY($2::text[])', [
+      result: JsonValue;
+    }>('SELECT id, height, idx, ok, error, result FROM baton_txs WHERE lane = $1 AND id = ANY($2::text[])', [
       lane,
       ids,
     ]);
@@ -206,6 +335,7 @@ export class LedgerStore {
           ok: r.ok ?? false,
         };
         if (r.error !== null) status.error = r.error;
+        if (r.result !== null) status.result = r.result;
         out.set(r.id, status);
       }
     }
@@ -287,7 +417,7 @@ export class LedgerStore {
    */
   async commitBlock(block: BlockRecord): Promise<void> {
     await this.pool.query(
-      'SELECT baton_commit_block($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+      'SELECT baton_commit_versioned_block($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)',
       [
         block.lane,
         block.height,
@@ -296,10 +426,13 @@ export class LedgerStore {
         block.term,
         block.producer,
         Date.parse(block.time),
+        block.version,
+        block.upgrade ?? null,
         block.txs,
         block.results.map((r) => r.ok),
         block.results.map((r) => (r.ok ? null : r.error)),
-        JSON.stringify(block.results.map((r) => (r.ok ? [true] : [false, r.error]))),
+        JSON.stringify(block.results.map((r) => (r.ok ? (r.result ?? null) : null))),
+        JSON.stringify(block.results.map(compactResult)),
         JSON.stringify(block.changes),
         blockNotice(block),
       ],
@@ -318,10 +451,12 @@ export class LedgerStore {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const tip = await client.query<{ height: string; tip_hash: string; tip_time: string }>(
-        'SELECT height, tip_hash, tip_time FROM baton_lanes WHERE lane = $1',
-        [lane],
-      );
+      const tip = await client.query<{
+        height: string;
+        tip_hash: string;
+        tip_time: string;
+        version: string | null;
+      }>('SELECT height, tip_hash, tip_time, version FROM baton_lanes WHERE lane = $1', [lane]);
       const state = await client.query<{ key: string; value: JsonValue }>(
         'SELECT key, value FROM baton_state WHERE lane = $1',
         [lane],
@@ -332,6 +467,7 @@ export class LedgerStore {
         height: Number(row?.height ?? 0),
         tipHash: row?.tip_hash ?? GENESIS_PARENT,
         tipTime: Number(row?.tip_time ?? 0),
+        version: row?.version ?? null,
         entries: state.rows.map((r) => [r.key, r.value]),
       };
     } catch (error) {

@@ -1,6 +1,12 @@
 import type pg from 'pg';
-import { appByName } from '../apps/index.js';
-import type { AdminActions, CreatedLane, HandoverResult } from '../api/admin.js';
+import type { AppRegistry } from '../apps/registry.js';
+import type {
+  AdminActions,
+  CreatedLane,
+  HandoverResult,
+  LaneCreation,
+  UpgradeProposal,
+} from '../api/admin.js';
 import type { AdminStatus } from '../api/context.js';
 import { BatonError } from '../errors.js';
 import type { LedgerStore } from '../ledger/store.js';
@@ -15,6 +21,10 @@ export interface ReplicaAdminOptions {
   pool: pg.Pool;
   store: LedgerStore;
   registry: ReplicaRegistry;
+  /** The app code this replica runs (a new lane's default version). */
+  apps: AppRegistry;
+  /** The lane's approvals so far, from this replica's warm state. */
+  approvals: (lane: string, version: string) => number;
   /** Drains this replica. */
   drainSelf: () => void;
   /** How long a handover request waits for the new leader. */
@@ -90,14 +100,67 @@ export class ReplicaAdmin implements AdminActions {
     return { lane, from, to: moved.holder!, term: moved.term };
   }
 
-  async createLane(lane: string, app: string): Promise<CreatedLane> {
-    try {
-      appByName(app);
-    } catch (error) {
-      throw new BatonError('bad_request', (error as Error).message);
+  async createLane(request: LaneCreation): Promise<CreatedLane> {
+    const { apps, store } = this.options;
+    const approvers = (request.approvers ?? []).map((a) => a.toLowerCase());
+    const quorum = request.quorum ?? (approvers.length > 0 ? approvers.length : 0);
+    if (new Set(approvers).size !== approvers.length)
+      throw new BatonError('bad_request', 'approvers repeat a key');
+    if (approvers.length === 0 ? quorum !== 0 : quorum < 1 || quorum > approvers.length)
+      throw new BatonError(
+        'bad_request',
+        `quorum must be between 1 and the number of approvers (${approvers.length})`,
+      );
+    if (!apps.has(request.app)) {
+      const known = Object.keys(apps.describe()).join(', ');
+      throw new BatonError('bad_request', `this replica has no app "${request.app}" (it has ${known})`);
     }
-    const result = await this.options.store.ensureLane(lane, app);
-    return { lane, ...result };
+    const version = request.version ?? apps.latest(request.app)!.version;
+    if (!apps.get(request.app, version))
+      throw new BatonError(
+        'version_unavailable',
+        `this replica does not run ${request.app} ${version} (it has ${apps.versions(request.app).join(', ')})`,
+      );
+    const { row, created } = await store.ensureLane(request.lane, {
+      app: request.app,
+      version,
+      approvers,
+      quorum,
+    });
+    return {
+      lane: row.lane,
+      app: row.app,
+      version: row.version,
+      approvers: row.approvers,
+      quorum: row.quorum,
+      created,
+    };
+  }
+
+  async upgrade(lane: string, to: string): Promise<UpgradeProposal> {
+    const { store, registry } = this.options;
+    const row = await store.lane(lane);
+    if (!row) throw new BatonError('unknown_lane');
+    const [runners, live] = await Promise.all([registry.runnersOf(row.app, to), registry.placement(0)]);
+    const ready = live.filter((r) => r.eligible && runners.has(r.id)).map((r) => r.id);
+    const base = {
+      lane,
+      app: row.app,
+      from: row.version,
+      to,
+      quorum: row.quorum,
+      runners: [...runners].sort(),
+    };
+    if (row.version === to) return { ...base, status: 'active', approvals: 0 };
+    if (ready.length === 0)
+      throw new BatonError(
+        'version_unavailable',
+        `no ready replica runs ${row.app} ${to}: start replicas with that version first`,
+      );
+    await store.proposeUpgrade(lane, to);
+    const approvals = this.options.approvals(lane, to);
+    const waiting = row.quorum > 0 && approvals < row.quorum;
+    return { ...base, status: waiting ? 'awaiting_approvals' : 'proposed', approvals };
   }
 
   async setPriority(id: string, priority: number): Promise<void> {

@@ -1,3 +1,5 @@
+import type { App } from '../apps/app.js';
+import { DEFAULT_APPLY_BUDGET_MS } from '../apps/runner.js';
 import { leaseTimings, type LeaseTimings } from '../coordination/elector.js';
 import { DEFAULT_LEADER_LIMITS, type LeaderLimits } from '../ledger/leader.js';
 import { DEFAULT_INTAKE_LIMITS, type IntakeLimits } from '../ledger/intake.js';
@@ -17,7 +19,16 @@ export interface ReplicaConfig {
   advertiseUrl?: string;
   /** Lanes created at start if missing. The replica serves every lane of the cluster. */
   lanes: string[];
+  /** The app of the lanes created at start (at its newest version here). */
   app: string;
+  /**
+   * App code beyond the built-in apps: app objects, or modules to load (file paths or package
+   * names, each default-exporting an app or an array of apps). Several versions of one app may
+   * be given; each lane runs the version it is at.
+   */
+  apps: Array<App | string>;
+  /** Time budget of one transaction's apply (and one query), in milliseconds. */
+  applyBudgetMs: number;
   lease: LeaseTimings;
   leader: LeaderLimits;
   intake: IntakeLimits;
@@ -55,6 +66,8 @@ export function replicaConfig(
     port: 7700,
     lanes: ['main'],
     app: 'token',
+    apps: [],
+    applyBudgetMs: DEFAULT_APPLY_BUDGET_MS,
     lease: leaseTimings(),
     leader: DEFAULT_LEADER_LIMITS,
     intake: DEFAULT_INTAKE_LIMITS,

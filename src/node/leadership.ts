@@ -1,10 +1,10 @@
 import type { Elector } from '../coordination/elector.js';
 import type { Logger } from '../log.js';
 import type { TypedEvents } from '../events.js';
-import type { LaneRuntime } from '../api/context.js';
+import type { AppRunner } from '../apps/runner.js';
+import type { Lane } from '../ledger/lane.js';
 import { runLeader, type LeaderLimits } from '../ledger/leader.js';
 import type { LedgerStore, PendingTx } from '../ledger/store.js';
-import type { Waker } from '../waker.js';
 import { backoffMs, monotonicMs, settlesWithin, sleep } from '../time.js';
 import type { ReplicaEvents } from './events.js';
 import { Coalescer } from '../coalescer.js';
@@ -35,13 +35,18 @@ export interface LeadershipOptions {
   replicaId: string;
   elector: Elector;
   store: LedgerStore;
-  lanes: ReadonlyMap<string, LaneRuntime>;
-  wakers: ReadonlyMap<string, Waker>;
+  lanes: ReadonlyMap<string, Lane>;
+  runner: AppRunner;
   limits: LeaderLimits;
   logger: Logger;
   events: TypedEvents<ReplicaEvents>;
   /** A lane this replica leads has had pending transactions and no commit for `limits.stallMs`. */
   onStall?: (lane: string, term: number, idleMs: number) => void;
+  /**
+   * A lane this replica led switched to an app version it does not have: the replica that runs
+   * it and should take the lane by planned handover (undefined: whoever takes it first).
+   */
+  successorFor?: (lane: string) => Promise<string | undefined>;
 }
 
 /**
@@ -126,7 +131,7 @@ export class Leadership {
    * One query per poll, however many lanes this replica leads.
    */
   async watchProgress(signal: AbortSignal): Promise<void> {
-    const { limits, store, wakers, logger } = this.options;
+    const { limits, store, lanes, logger } = this.options;
     while (!signal.aborted) {
       await sleep(limits.idlePollMs, signal);
       const led = [...this.terms.keys()];
@@ -146,7 +151,7 @@ export class Leadership {
           t.progressAt = now;
           continue;
         }
-        wakers.get(lane)?.wake();
+        lanes.get(lane)?.waker.wake();
         const idleMs = now - t.progressAt;
         if (idleMs >= limits.stallMs) {
           t.progressAt = now; // report each stall once per stallMs
@@ -204,35 +209,42 @@ export class Leadership {
     if (this.stopped || !runtime) return;
     this.prepared.set(lane, {
       term,
-      ...this.readAhead(lane, runtime),
+      ...this.readAhead(runtime),
       claim: this.claims.get({ lane, term }).catch(() => null),
     });
   }
 
   /** Reads the lane's pending transactions now, noting the height the read started from. */
-  private readAhead(lane: string, runtime: LaneRuntime): Pick<Preparation, 'heightBefore' | 'pending'> {
-    const heightBefore = runtime.follower.loaded ? runtime.follower.height : null;
+  private readAhead(lane: Lane): Pick<Preparation, 'heightBefore' | 'pending'> {
+    const heightBefore = lane.follower.loaded ? lane.follower.height : null;
     return {
       heightBefore,
-      pending: heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane).catch(() => null),
+      pending:
+        heightBefore === null ? Promise.resolve(null) : this.pendingReads.get(lane.name).catch(() => null),
     };
   }
 
   private async lead(lane: string, term: number, signal: AbortSignal): Promise<void> {
     const { elector, store, logger, events } = this.options;
     const runtime = this.options.lanes.get(lane);
-    const waker = this.options.wakers.get(lane);
     const log = logger.child({ lane, term });
-    if (!runtime || !waker) {
+    if (!runtime) {
       log.warn('elected for a lane this replica does not serve; resigning');
       await elector.resign(lane);
+      return;
+    }
+    if (runtime.missing() !== null) {
+      log.warn('elected for a lane whose app version this replica lacks; resigning', {
+        version: runtime.version,
+      });
+      await elector.resignTerm(lane, term);
       return;
     }
     // The pending read runs beside the claim; it is used only if no block landed in between.
     let prepared = this.prepared.get(lane);
     this.prepared.delete(lane);
     if (prepared?.term !== term) prepared = undefined;
-    const { heightBefore, pending: prefetch } = prepared ?? this.readAhead(lane, runtime);
+    const { heightBefore, pending: prefetch } = prepared ?? this.readAhead(runtime);
     // A preparation's claim that failed (or lost to a newer term) is simply tried again.
     const claimedHeight = (await prepared?.claim) ?? (await this.claim(lane, term, signal));
     if (claimedHeight === null) {
@@ -249,10 +261,11 @@ export class Leadership {
         lane,
         term,
         producer: this.options.replicaId,
-        app: runtime.app,
+        code: runtime,
+        runner: this.options.runner,
         store,
         follower: runtime.follower,
-        waker,
+        waker: runtime.waker,
         limits: this.options.limits,
         logger: log,
         events,
@@ -268,6 +281,11 @@ export class Leadership {
     // for it the lane would then be orphaned. Give it up so a new term takes it (but not a
     // newer term this replica was elected to meanwhile: its loop is already queued behind this one).
     if (exit === 'fenced' || exit === 'lost') await elector.resignTerm(lane, term);
+    if (exit === 'upgraded') {
+      const to = await this.options.successorFor?.(lane).catch(() => undefined);
+      log.info('handing the lane to a replica that runs its new app version', { to: to ?? null });
+      if (elector.holds(lane, term)) await elector.resignLanes([lane], to);
+    }
   }
 
   /** Claims the term in the ledger; the lane's height at the claim, or null when it could not. */

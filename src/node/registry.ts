@@ -3,7 +3,7 @@ import type { ClusterView } from '../api/context.js';
 import type { DedicatedConnection } from '../db/dedicated.js';
 import { OWN_SESSION_STARTED, sessionAlive } from '../db/sessions.js';
 import type { PlacementReplica } from './placement.js';
-import type { LaneStatus, ReplicaStatus } from '../api/context.js';
+import type { LaneDetail, LaneStatus, ReplicaStatus } from '../api/context.js';
 
 export interface ReplicaIdentity {
   id: string;
@@ -14,6 +14,8 @@ export interface ReplicaIdentity {
   version: string;
   priority: number;
   mode: string;
+  /** App name → versions this replica runs. */
+  apps: Record<string, string[]>;
 }
 
 /**
@@ -53,12 +55,12 @@ export class ReplicaRegistry {
   /** Registers this process under its id, refusing when another live process already has it. */
   async register(): Promise<void> {
     const { rowCount } = await this.pool.query(
-      `INSERT INTO baton_replicas AS r (id, instance, url, pid, version, ready, priority, mode)
-       VALUES ($2, $3, $4, $5, $6, false, $7, $8)
+      `INSERT INTO baton_replicas AS r (id, instance, url, pid, version, ready, priority, mode, apps)
+       VALUES ($2, $3, $4, $5, $6, false, $7, $8, $9)
        ON CONFLICT (id) DO UPDATE SET instance = EXCLUDED.instance, url = EXCLUDED.url, pid = EXCLUDED.pid,
          version = EXCLUDED.version, ready = false, ready_since = NULL, session_pid = NULL,
          session_started = NULL, priority = EXCLUDED.priority, mode = EXCLUDED.mode,
-         started_at = now(), seen_at = now()
+         apps = EXCLUDED.apps, reason = NULL, started_at = now(), seen_at = now()
        WHERE NOT (${LIVE})`,
       [
         this.staleAfterMs,
@@ -69,6 +71,7 @@ export class ReplicaRegistry {
         this.self.version,
         this.self.priority,
         this.self.mode,
+        JSON.stringify(this.self.apps),
       ],
     );
     if (rowCount === 0) throw new ReplicaIdInUseError(this.self.id);
@@ -96,13 +99,23 @@ export class ReplicaRegistry {
     );
   }
 
-  async heartbeat(ready: boolean, streams = 0): Promise<void> {
+  /** `reason`: why the replica is not ready, shown by the operator's status. */
+  async heartbeat(ready: boolean, streams = 0, reason: string | null = null): Promise<void> {
     await this.pool.query(
-      `UPDATE baton_replicas SET seen_at = now(), ready = $3, streams = $4,
+      `UPDATE baton_replicas SET seen_at = now(), ready = $3, streams = $4, reason = $5,
          ready_since = CASE WHEN NOT $3 THEN NULL ELSE coalesce(ready_since, now()) END
        WHERE id = $1 AND instance = $2`,
-      [this.self.id, this.self.instance, ready, streams],
+      [this.self.id, this.self.instance, ready, streams, reason],
     );
+  }
+
+  /** The live replicas that run `version` of app `app`. */
+  async runnersOf(app: string, version: string): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT r.id FROM baton_replicas r WHERE ${LIVE} AND r.apps -> $2 ? $3`,
+      [this.staleAfterMs, app, version],
+    );
+    return new Set(rows.map((r) => r.id));
   }
 
   /**
@@ -135,7 +148,7 @@ export class ReplicaRegistry {
    */
   async replicaStatus(): Promise<Array<Omit<ReplicaStatus, 'leads'>>> {
     const { rows } = await this.pool.query<Omit<ReplicaStatus, 'leads'>>(
-      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.priority, r.mode, r.streams
+      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.priority, r.mode, r.streams, r.apps, r.reason
        FROM baton_replicas r WHERE ${LIVE} ORDER BY r.id`,
       [this.staleAfterMs],
     );
@@ -156,13 +169,15 @@ export class ReplicaRegistry {
     const { rows } = await this.pool.query<{
       lane: string;
       app: string;
+      version: string | null;
+      proposed_version: string | null;
       leader: string | null;
       term: string;
       height: string;
       pending: string;
       age_ms: string | null;
     }>(
-      `SELECT b.lane, b.app, b.height, b.term,
+      `SELECT b.lane, b.app, b.version, b.proposed_version, b.height, b.term,
               CASE WHEN ${LEADS_UNDER_FENCE} THEN l.holder END AS leader,
               coalesce(p.n, 0) AS pending,
               CASE WHEN b.tip_time > 0
@@ -175,6 +190,8 @@ export class ReplicaRegistry {
     return rows.map((r) => ({
       lane: r.lane,
       app: r.app,
+      version: r.version,
+      proposedVersion: r.proposed_version,
       leader: r.leader,
       term: Number(r.term),
       height: Number(r.height),
@@ -196,6 +213,35 @@ export class ReplicaRegistry {
     return row ? { holder: row.holder, term: Number(row.term) } : null;
   }
 
+  /** One lane as `GET /v1/lanes/{lane}` shows it: its app and version, height, term and leader. */
+  async laneView(lane: string): Promise<LaneDetail | null> {
+    const { rows } = await this.pool.query<{
+      lane: string;
+      app: string;
+      version: string | null;
+      proposed_version: string | null;
+      height: string;
+      term: string;
+      leader: string | null;
+    }>(
+      `SELECT b.lane, b.app, b.version, b.proposed_version, b.height, b.term,
+              CASE WHEN ${LEADS_UNDER_FENCE} THEN l.holder END AS leader
+       FROM baton_lanes b LEFT JOIN baton_leases l USING (lane) WHERE b.lane = $1`,
+      [lane],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      lane: r.lane,
+      app: r.app,
+      version: r.version,
+      height: Number(r.height),
+      term: Number(r.term),
+      leader: r.leader,
+      proposedVersion: r.proposed_version,
+    };
+  }
+
   async deregister(): Promise<void> {
     await this.pool.query('DELETE FROM baton_replicas WHERE id = $1 AND instance = $2', [
       this.self.id,
@@ -210,9 +256,11 @@ export class ReplicaRegistry {
       pid: number;
       version: string;
       ready: boolean;
-    }>(`SELECT r.id, r.url, r.pid, r.version, r.ready FROM baton_replicas r WHERE ${LIVE} ORDER BY r.id`, [
-      this.staleAfterMs,
-    ]);
+      apps: Record<string, string[]>;
+    }>(
+      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.apps FROM baton_replicas r WHERE ${LIVE} ORDER BY r.id`,
+      [this.staleAfterMs],
+    );
     const lanes = await this.pool.query<{
       lane: string;
       leader: string | null;
@@ -224,6 +272,7 @@ export class ReplicaRegistry {
        FROM baton_lanes b LEFT JOIN baton_leases l USING (lane) ORDER BY b.lane`,
     );
     return {
+      elector: 'postgres',
       replicas: replicas.rows,
       lanes: lanes.rows.map((r) => ({
         lane: r.lane,

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { appByName } from '../apps/index.js';
-import type { ApiContext, LaneRuntime, Readiness } from '../api/context.js';
+import { AppRegistry } from '../apps/registry.js';
+import { AppRunner } from '../apps/runner.js';
+import type { ApiContext, Readiness } from '../api/context.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { StreamHub } from '../api/stream.js';
 import { PostgresElector, parseLeaseGrant } from '../coordination/postgres.js';
@@ -9,13 +10,11 @@ import { DedicatedConnection } from '../db/dedicated.js';
 import { migrate } from '../db/migrations.js';
 import { createPool, warmPool } from '../db/pool.js';
 import { TypedEvents } from '../events.js';
-import { LaneFollower } from '../ledger/follower.js';
 import { Intake } from '../ledger/intake.js';
 import { SignatureVerifier } from '../ledger/keys.js';
 import { LedgerStore, blockFromNotice, warmConnection } from '../ledger/store.js';
 import { backoffMs, sleep } from '../time.js';
 import { VERSION } from '../version.js';
-import { Waker } from '../waker.js';
 import type { ReplicaConfig } from './config.js';
 import type { ReplicaEvents } from './events.js';
 import { Leadership } from './leadership.js';
@@ -27,8 +26,9 @@ import { Liveness } from './liveness.js';
 import { metricsText } from './metrics.js';
 import { ReplicaAdmin } from './admin-actions.js';
 import { CONTROL_CHANNEL, LANES_CHANNEL, parseControl, type ControlMessage } from './control.js';
-import type { LaneRow } from '../ledger/store.js';
 import { pickSuccessor } from './placement.js';
+import { LaneSet } from './lane-set.js';
+import { approvalsOf } from '../ledger/upgrades.js';
 
 const FOLLOW_POOL_SIZE = 3;
 
@@ -42,17 +42,14 @@ export class Replica {
   private readonly store: LedgerStore;
   private readonly followPool: pg.Pool;
   private readonly followStore: LedgerStore;
-  private readonly lanes = new Map<string, LaneRuntime>();
-  private readonly wakers = new Map<string, Waker>();
+  private readonly lanes: LaneSet;
+  private readonly runner: AppRunner;
   private readonly listener: DedicatedConnection;
   private readonly elector: PostgresElector;
   private readonly leadership: Leadership;
   private registry: ReplicaRegistry | null = null;
   private balancer: Balancer | null = null;
   private readonly liveness: Liveness;
-  /** Lanes given up after a stall, kept out of candidacy until the time stored. */
-  private readonly cooldown = new Map<string, number>();
-  private readonly adding = new Set<string>();
   private committed = { blocks: 0, txs: 0 };
   private api: ApiServer | null = null;
   private streams: StreamHub | null = null;
@@ -61,8 +58,13 @@ export class Replica {
   private electorSession = false;
   private lastReady: boolean | null = null;
 
-  constructor(private readonly config: ReplicaConfig) {
+  constructor(
+    private readonly config: ReplicaConfig,
+    /** The app code this replica runs: the built-in apps and those of `config.apps`. */
+    readonly apps: AppRegistry,
+  ) {
     this.id = config.id;
+    this.runner = new AppRunner(config.applyBudgetMs);
     const logger = config.logger;
     this.pool = createPool({
       url: config.databaseUrl,
@@ -80,6 +82,18 @@ export class Replica {
       logger,
     });
     this.followStore = new LedgerStore(this.followPool);
+    this.lanes = new LaneSet(this.followStore, apps, logger);
+    this.lanes.events.on('lane:added', (lane) => {
+      this.streams?.watchLane(lane.name, lane.follower);
+      if (this.registry) logger.info('serving new lane', { lane: lane.name, app: lane.appName });
+      if (this.registry && !this.stopping) this.updateCandidacy();
+    });
+    this.lanes.events.on('lane:app', ({ lane, runs }) => {
+      const version = lane.version;
+      if (runs) logger.info('lane runs another app version', { lane: lane.name, version });
+      else logger.warn('lane switched to an app version this replica lacks', { lane: lane.name, version });
+      if (!this.stopping) this.updateCandidacy();
+    });
     this.listener = new DedicatedConnection({ url: config.databaseUrl, name: `listen:${config.id}`, logger });
     this.elector = new PostgresElector({
       url: config.databaseUrl,
@@ -92,12 +106,13 @@ export class Replica {
       replicaId: config.id,
       elector: this.elector,
       store: this.store,
-      lanes: this.lanes,
-      wakers: this.wakers,
+      lanes: this.lanes.map,
+      runner: this.runner,
       limits: config.leader,
       logger,
       events: this.events,
       onStall: (lane, term, idleMs) => void this.onLaneStall(lane, term, idleMs),
+      successorFor: (lane) => this.successorFor(lane),
     });
     this.liveness = new Liveness({
       ...config.liveness,
@@ -123,8 +138,10 @@ export class Replica {
     if (this.stopping) return { ready: false, reason: 'draining' };
     if (!this.electorSession) return { ready: false, reason: 'no database session' };
     if (!this.listener.connected) return { ready: false, reason: 'no database listener' };
-    for (const [lane, runtime] of this.lanes) {
-      if (!runtime.follower.loaded) return { ready: false, reason: `lane ${lane} is loading` };
+    for (const lane of this.lanes.values()) {
+      if (!lane.follower.loaded) return { ready: false, reason: `lane ${lane.name} is loading` };
+      const missing = lane.missing();
+      if (missing) return { ready: false, reason: missing };
     }
     return { ready: true };
   }
@@ -154,14 +171,17 @@ export class Replica {
       warmPool(this.pool, config.poolSize, warmConnection),
       warmPool(this.followPool, FOLLOW_POOL_SIZE),
     ]);
-    const app = appByName(config.app);
-    await this.store.ensureLanes(config.lanes, app.name);
+    const app = this.apps.latest(config.app);
+    if (!app)
+      throw new Error(`the lanes to create run app "${config.app}", which this replica does not have`);
+    await this.store.ensureLanes(config.lanes, { app: app.name, version: app.version });
     await this.syncLanes();
 
     const verifier = new SignatureVerifier();
     const ctx: ApiContext = {
       replicaId: this.id,
-      lanes: this.lanes,
+      lanes: this.lanes.map,
+      runner: this.runner,
       store: this.store,
       intake: new Intake(this.store, log, config.intake),
       verifier,
@@ -169,9 +189,10 @@ export class Replica {
       liveness: () => this.liveness.current(),
       metrics: () => this.metrics(),
       cluster: () => this.registry!.cluster(),
+      lane: (lane) => this.registry!.laneView(lane),
     };
     this.api = await startApiServer(ctx, config.host, config.port, log);
-    this.streams = new StreamHub(this.lanes, this.store, log, config.streams);
+    this.streams = new StreamHub(this.lanes.map, this.store, log, config.streams);
     this.streams.attach(this.api.server);
     this.url = config.advertiseUrl ?? this.api.url;
     this.registry = new ReplicaRegistry(
@@ -184,6 +205,7 @@ export class Replica {
         version: VERSION,
         priority: config.priority,
         mode: config.mode,
+        apps: this.apps.describe(),
       },
       config.lease.ttlMs + 2 * config.heartbeatMs,
     );
@@ -194,6 +216,11 @@ export class Replica {
         pool: this.pool,
         store: this.store,
         registry: this.registry,
+        apps: this.apps,
+        approvals: (lane, version) => {
+          const warm = this.lanes.get(lane)?.follower;
+          return warm?.loaded ? approvalsOf(warm.current, version).length : 0;
+        },
         drainSelf: () => void this.stop(),
         handoverTimeoutMs: config.lease.ttlMs + 2_000,
       });
@@ -233,7 +260,8 @@ export class Replica {
     ];
     log.info('replica started', {
       url: this.url,
-      lanes: [...this.lanes.keys()],
+      lanes: [...this.lanes.map.keys()],
+      apps: this.apps.describe(),
       version: VERSION,
       signatures: verifier.backend,
     });
@@ -307,42 +335,41 @@ export class Replica {
       return;
     }
     // Anything committed (or created) while we were not listening is fetched now.
-    for (const runtime of this.lanes.values()) runtime.follower.requestCatchUp();
-    for (const waker of this.wakers.values()) waker.wake();
+    for (const lane of this.lanes.values()) {
+      lane.follower.requestCatchUp();
+      lane.waker.wake();
+    }
     this.syncLanes().catch((error: unknown) => this.config.logger.warn('lane sync failed', { error }));
   }
 
   /** Serves every lane of the cluster: loads the ones this replica does not have yet. */
   private async syncLanes(): Promise<void> {
-    const rows = await this.store.lanes();
-    await Promise.all(rows.filter((r) => !this.lanes.has(r.lane)).map((r) => this.addLane(r)));
+    await this.lanes.sync(await this.store.lanes());
   }
 
-  private async addLane(row: LaneRow): Promise<void> {
-    if (this.lanes.has(row.lane) || this.adding.has(row.lane)) return;
-    this.adding.add(row.lane);
-    try {
-      const follower = new LaneFollower(
-        row.lane,
-        this.followStore,
-        this.config.logger.child({ lane: row.lane }),
-      );
-      await follower.load();
-      const app = appByName(row.app);
-      this.wakers.set(row.lane, new Waker());
-      this.lanes.set(row.lane, { app, follower });
-      this.streams?.watchLane(row.lane, follower);
-      if (this.registry) this.config.logger.info('serving new lane', { lane: row.lane, app: row.app });
-    } finally {
-      this.adding.delete(row.lane);
-    }
-    if (this.registry && !this.stopping) this.updateCandidacy();
-  }
-
+  /** Campaigns for the lanes whose active app version this replica runs, but not those cooling down. */
   private updateCandidacy(): void {
     const now = Date.now();
-    for (const [lane, until] of this.cooldown) if (until <= now) this.cooldown.delete(lane);
-    this.elector.setCandidacy([...this.lanes.keys()].filter((lane) => !this.cooldown.has(lane)));
+    for (const lane of this.lanes.values()) if (lane.cooldownUntil <= now) lane.cooldownUntil = 0;
+    const lanes = [...this.lanes.values()].filter((l) => l.cooldownUntil === 0 && l.missing() === null);
+    this.elector.setCandidacy(lanes.map((l) => l.name));
+  }
+
+  /** The ready replica that should take a lane which switched to a version this one lacks. */
+  private async successorFor(laneName: string): Promise<string | undefined> {
+    const lane = this.lanes.get(laneName);
+    const version = lane?.version;
+    if (!lane || !version) return undefined;
+    const [replicas, runners] = await Promise.all([
+      this.registry!.placement(0),
+      this.registry!.runnersOf(lane.appName, version),
+    ]);
+    return (
+      pickSuccessor(
+        replicas.filter((r) => runners.has(r.id)),
+        this.id,
+      ) ?? undefined
+    );
   }
 
   private async onControl(message: ControlMessage): Promise<void> {
@@ -381,7 +408,8 @@ export class Replica {
     const reason = `lane ${lane}: transactions pending but no block committed for ${idleMs} ms`;
     log.error('leader stalled; giving the lane up', { lane, term, idleMs });
     this.liveness.report(reason);
-    this.cooldown.set(lane, Date.now() + 3 * this.config.leader.stallMs);
+    const stalled = this.lanes.get(lane);
+    if (stalled) stalled.cooldownUntil = Date.now() + 3 * this.config.leader.stallMs;
     this.updateCandidacy(); // the heartbeat loop puts the lane back once its cooldown is over
     const to = await this.registry!.placement(this.config.balancer.settleMs)
       .then((replicas) => pickSuccessor(replicas, this.id) ?? undefined)
@@ -411,7 +439,7 @@ export class Replica {
 
   private onNotification(channel: string, payload: string): void {
     if (channel === 'baton_txs') {
-      this.wakers.get(payload)?.wake();
+      this.lanes.get(payload)?.waker.wake();
     } else if (channel === 'baton_block_data') {
       const block = blockFromNotice(payload);
       if (block) this.lanes.get(block.lane)?.follower.offerNotified(block);
@@ -426,7 +454,7 @@ export class Replica {
     } else if (channel === LANES_CHANNEL) {
       this.store
         .lane(payload)
-        .then((row) => (row ? this.addLane(row) : undefined))
+        .then((row) => (row ? this.lanes.add(row) : undefined))
         .catch((error: unknown) =>
           this.config.logger.warn('could not load a new lane', { lane: payload, error }),
         );
@@ -447,11 +475,15 @@ export class Replica {
         this.lastReady = readiness.ready;
         this.events.emit('replica:ready', readiness);
       }
-      if (this.cooldown.size > 0) this.updateCandidacy();
+      if ([...this.lanes.values()].some((l) => l.cooldownUntil > 0)) this.updateCandidacy();
       try {
         // An unhealthy replica (stalled event loop or leader) is not given lanes by placement.
         const eligible = this.warmth().ready && this.liveness.current().live;
-        await this.registry!.heartbeat(eligible, this.streamCount);
+        await this.registry!.heartbeat(
+          eligible,
+          this.streamCount,
+          readiness.ready ? null : (readiness.reason ?? null),
+        );
         // Passive replicas receive no traffic, so there is nothing to spread in active-passive mode.
         const spread = readiness.ready && this.config.mode === 'active-active';
         if (spread && ++beats % this.config.rebalanceEveryBeats === 0) await this.rebalanceStreams();
@@ -480,8 +512,10 @@ export class Replica {
   }
 }
 
+/** Builds and starts a replica; its app modules (`config.apps`) are loaded first. */
 export async function startReplica(config: ReplicaConfig): Promise<Replica> {
-  const replica = new Replica(config);
+  const apps = await AppRegistry.load(config.apps);
+  const replica = new Replica(config, apps);
   await replica.start();
   return replica;
 }

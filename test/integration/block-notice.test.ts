@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { TOKEN_LANE } from '../helpers/blocks.js';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { GENESIS_PARENT } from '../../src/db/migrations.js';
@@ -21,7 +22,7 @@ async function setUp() {
     () => listener.end(),
   );
   const store = new LedgerStore(pool);
-  await store.ensureLane('main', 'token');
+  await store.ensureLane('main', TOKEN_LANE);
   assert.equal(await store.claimTerm('main', 1), 0);
   await listener.connect();
   const heard: Array<[string, string]> = [];

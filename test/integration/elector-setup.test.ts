@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { TOKEN_LANE } from '../helpers/blocks.js';
 import { describe, test } from 'node:test';
 import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.js';
 import { PostgresElector } from '../../src/coordination/postgres.js';
@@ -16,7 +17,7 @@ async function freshLane(): Promise<string> {
   const url = await file.server.database();
   const pool = testPool(url, 2);
   try {
-    await new LedgerStore(pool).ensureLane('main', 'token');
+    await new LedgerStore(pool).ensureLane('main', TOKEN_LANE);
   } finally {
     await pool.end();
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { TOKEN_LANE } from '../helpers/blocks.js';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { leaseTimings, type LeaseTimings } from '../../src/coordination/elector.js';
@@ -22,7 +23,7 @@ async function freshLane(): Promise<{ url: string; store: LedgerStore; pool: pg.
   const pool = testPool(url, 4);
   cleanups.push(() => pool.end());
   const store = new LedgerStore(pool);
-  await store.ensureLane('main', 'token');
+  await store.ensureLane('main', TOKEN_LANE);
   return { url, store, pool };
 }
 
@@ -311,8 +312,8 @@ describe('fenced commits', () => {
       // Even SQL that skips the commit function cannot fork the chain or rewrite history.
       await expectSqlState(
         c.query(
-          `INSERT INTO baton_blocks (lane, height, hash, parent_hash, parent_height, term, producer, time_ms, tx_ids, results, changes)
-           VALUES ('main', 1, $1, $2, NULL, 1, 'sql', 0, '{}', '[]', '[]')`,
+          `INSERT INTO baton_blocks (lane, height, hash, parent_hash, parent_height, term, producer, time_ms, tx_ids, results, changes, version)
+           VALUES ('main', 1, $1, $2, NULL, 1, 'sql', 0, '{}', '[]', '[]', '1.0.0')`,
           ['e'.repeat(64), GENESIS_PARENT],
         ),
         SQLSTATE.notOnTip,
@@ -343,8 +344,8 @@ describe('fenced commits', () => {
 describe('claims and pending reads for several lanes at once', () => {
   test('claimTerms answers each claim: its height when claimed, null under a newer term; a repeat is idempotent', async () => {
     const { store } = await freshLane();
-    await store.ensureLane('b', 'token');
-    await store.ensureLane('c', 'token');
+    await store.ensureLane('b', TOKEN_LANE);
+    await store.ensureLane('c', TOKEN_LANE);
     assert.equal(await store.claimTerm('c', 5), 0);
     const b1 = block(1, 1, GENESIS_PARENT);
     assert.equal(await store.claimTerm('main', 1), 0);
@@ -374,7 +375,7 @@ describe('claims and pending reads for several lanes at once', () => {
 
   test('pendingOf reads each lane in arrival order, up to the limit, and nothing for a lane without any', async () => {
     const { store, pool } = await freshLane();
-    await store.ensureLane('b', 'token');
+    await store.ensureLane('b', TOKEN_LANE);
     const put = (id: string, lane: string) =>
       pool.query(
         "INSERT INTO baton_txs (id, lane, body, signer, signature) VALUES ($1, $2, '{}', 's', 's')",

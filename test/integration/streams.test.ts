@@ -23,7 +23,8 @@ import type { ClusterView } from '../../src/api/context.js';
 
 const LANE = 'main';
 const TXS = `/v1/lanes/${LANE}/txs`;
-const BLOCK_KEYS = ['height', 'hash', 'parentHash', 'term', 'producer', 'time', 'txs'];
+// Blocks carry the app version that produced them (contract v1 addition); `upgrade` only on a switch block.
+const BLOCK_KEYS = ['height', 'hash', 'parentHash', 'term', 'producer', 'time', 'txs', 'version'];
 
 // ---------------------------------------------------------------------------------------------
 // HTTP: one connection per request (no keep-alive), so every outcome is attributable.

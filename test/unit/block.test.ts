@@ -4,7 +4,8 @@ import type { App, AppState, TxInput } from '../../src/apps/app.js';
 import { SUPPLY_KEY, balanceKey, tokenApp } from '../../src/apps/token.js';
 import { blockHash, publicBlock, type BlockRecord } from '../../src/ledger/block.js';
 import { LaneState } from '../../src/ledger/lane-state.js';
-import { buildBlock, type LeaderContext } from '../../src/ledger/leader.js';
+import { buildBlock as buildOrNull, type LeaderContext } from '../../src/ledger/leader.js';
+import { AppRunner } from '../../src/apps/runner.js';
 import type { PendingTx } from '../../src/ledger/store.js';
 import { GENESIS_PARENT } from '../../src/db/migrations.js';
 
@@ -22,6 +23,7 @@ function unhashed(overrides: Partial<Unhashed> = {}): Unhashed {
     term: 3,
     producer: 'r1',
     time: '2024-01-02T03:04:05.678Z',
+    version: '1.0.0',
     txs: [H('c'), H('d')],
     results: [{ ok: true }, { ok: false, error: 'insufficient_funds' }],
     changes: [
@@ -46,7 +48,7 @@ function chained(
 }
 
 function emptyLane(): LaneState {
-  return new LaneState({ height: 0, tipHash: GENESIS_PARENT, tipTime: 0, entries: [] });
+  return new LaneState({ height: 0, tipHash: GENESIS_PARENT, tipTime: 0, version: null, entries: [] });
 }
 
 describe('blockHash', () => {
@@ -150,7 +152,14 @@ describe('publicBlock', () => {
       producer: record.producer,
       time: record.time,
       txs: record.txs,
+      version: record.version,
     });
+  });
+
+  it('shows the version switch on the block that makes it, and only there', () => {
+    const record = chained(null, { upgrade: '2.0.0' });
+    assert.equal(publicBlock(record).upgrade, '2.0.0');
+    assert.equal('upgrade' in publicBlock(chained(null)), false);
   });
 });
 
@@ -170,7 +179,13 @@ describe('LaneState.applyNext', () => {
   });
 
   it('starts from a snapshot', () => {
-    const lane = new LaneState({ height: 7, tipHash: H('7'), tipTime: 1234, entries: [['k', 'v']] });
+    const lane = new LaneState({
+      height: 7,
+      tipHash: H('7'),
+      tipTime: 1234,
+      version: null,
+      entries: [['k', 'v']],
+    });
     assert.equal(lane.height, 7);
     assert.equal(lane.tipHash, H('7'));
     assert.equal(lane.tipTimeMs, 1234);
@@ -228,7 +243,7 @@ describe('LaneState.applyNext', () => {
 
 describe('StateOverlay', () => {
   function laneWith(entries: Array<[string, number]>): LaneState {
-    return new LaneState({ height: 0, tipHash: GENESIS_PARENT, tipTime: 0, entries });
+    return new LaneState({ height: 0, tipHash: GENESIS_PARENT, tipTime: 0, version: null, entries });
   }
 
   it('reads through to the base state', () => {
@@ -315,9 +330,16 @@ describe('buildBlock', () => {
       lane: 'main',
       term: 5,
       producer: 'r9',
-      app,
+      code: { app: () => app, approvers: [], quorum: 0, proposedVersion: null },
+      runner: new AppRunner(),
       follower: { current: lane },
     } as unknown as LeaderContext;
+  }
+
+  function buildBlock(ctx: LeaderContext, pending: PendingTx[]): BlockRecord {
+    const block = buildOrNull(ctx, pending);
+    assert.ok(block, 'the replica runs the app');
+    return block;
   }
 
   function pendingTx(n: number, from: string, kind: string, args: unknown): PendingTx {
@@ -361,7 +383,7 @@ describe('buildBlock', () => {
 
   it('never goes back in time relative to the tip', () => {
     const future = Date.now() + 3_600_000;
-    const lane = new LaneState({ height: 4, tipHash: H('4'), tipTime: future, entries: [] });
+    const lane = new LaneState({ height: 4, tipHash: H('4'), tipTime: future, version: null, entries: [] });
     const block = buildBlock(context(lane), [pendingTx(1, ALICE, 'faucet', { amount: 1 })]);
     assert.equal(block.height, 5);
     assert.equal(block.parentHash, H('4'));
@@ -371,6 +393,7 @@ describe('buildBlock', () => {
   it('records a tx whose apply throws as ok:false and keeps none of its writes', () => {
     const throwing: App = {
       name: 'throwing',
+      version: '1.0.0',
       validate: () => undefined,
       apply(state: AppState, tx: TxInput) {
         if (tx.kind === 'boom') {
@@ -395,6 +418,7 @@ describe('buildBlock', () => {
   it('records a tx the app refuses (ok:false) and keeps none of the writes it made first', () => {
     const refusing: App = {
       name: 'refusing',
+      version: '1.0.0',
       validate: () => undefined,
       apply(state: AppState, tx: TxInput) {
         state.set('shared', tx.kind);
@@ -437,6 +461,7 @@ describe('buildBlock', () => {
   it('bounds the recorded error text', () => {
     const app: App = {
       name: 'verbose',
+      version: '1.0.0',
       validate: () => undefined,
       apply() {
         throw new Error('x'.repeat(10_000));

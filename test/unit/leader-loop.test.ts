@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tokenApp } from '../../src/apps/token.js';
+import { AppRunner } from '../../src/apps/runner.js';
 import { GENESIS_PARENT } from '../../src/db/migrations.js';
 import { TypedEvents } from '../../src/events.js';
 import { LaneFollower } from '../../src/ledger/follower.js';
@@ -63,7 +64,8 @@ async function startLoop(maxBlockTxs = 10) {
       lane: 'main',
       term: 1,
       producer: 'r1',
-      app: tokenApp,
+      code: { app: () => tokenApp, approvers: [], quorum: 0, proposedVersion: null },
+      runner: new AppRunner(),
       store,
       follower,
       waker,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LaneRuntime } from '../../src/api/context.js';
-import { tokenApp } from '../../src/apps/token.js';
+import { AppRegistry } from '../../src/apps/registry.js';
+import { AppRunner } from '../../src/apps/runner.js';
+import { Lane } from '../../src/ledger/lane.js';
 import type { Elector, ElectorEvents, ElectorQueryCounts } from '../../src/coordination/elector.js';
 import { GENESIS_PARENT } from '../../src/db/migrations.js';
 import { TypedEvents } from '../../src/events.js';
@@ -11,7 +12,6 @@ import type { LedgerStore } from '../../src/ledger/store.js';
 import { silentLogger } from '../../src/log.js';
 import type { ReplicaEvents } from '../../src/node/events.js';
 import { Leadership } from '../../src/node/leadership.js';
-import { Waker } from '../../src/waker.js';
 import { waitUntil } from '../helpers/wait.js';
 
 /**
@@ -90,7 +90,8 @@ const body = JSON.stringify({
 const store = {
   claimTerms: (claims: unknown[]) => Promise.resolve(claims.map(() => 0)),
   pendingOf: (lanes: string[]) => Promise.resolve(lanes.map(() => [{ id: 'f'.repeat(64), body }])),
-  snapshot: () => Promise.resolve({ height: 0, tipHash: GENESIS_PARENT, tipTime: 0, entries: [] }),
+  snapshot: () =>
+    Promise.resolve({ height: 0, tipHash: GENESIS_PARENT, tipTime: 0, version: '1.0.0', entries: [] }),
   blocksAfter: () => Promise.resolve([]),
   pending: () => Promise.resolve([{ id: 'f'.repeat(64), body }]),
   commitBlock: () => new Promise<void>(() => undefined), // never needed: the loop stops before
@@ -98,14 +99,24 @@ const store = {
 
 /** A started Leadership of lane "main" over `elector` and `ledger`, and the events it emits. */
 function startLeadership(elector: Elector, ledger: LedgerStore) {
-  const runtime: LaneRuntime = { app: tokenApp, follower: new LaneFollower('main', ledger, silentLogger) };
+  const row = {
+    lane: 'main',
+    app: 'token',
+    term: 0,
+    height: 0,
+    version: '1.0.0',
+    proposedVersion: null,
+    approvers: [],
+    quorum: 0,
+  };
+  const runtime = new Lane(row, new LaneFollower('main', ledger, silentLogger), new AppRegistry());
   const events = new TypedEvents<ReplicaEvents>();
   const leadership = new Leadership({
     replicaId: 'r1',
     elector,
     store: ledger,
     lanes: new Map([['main', runtime]]),
-    wakers: new Map([['main', new Waker()]]),
+    runner: new AppRunner(),
     limits: { ...DEFAULT_LEADER_LIMITS, maxBlockTxs: 10, idlePollMs: 50 },
     logger: silentLogger,
     events,

@@ -16,6 +16,7 @@ function record(height: number, salt = 0): BlockRecord {
     term: 2,
     producer: 'r1',
     time: new Date(Date.UTC(2024, 0, 1) + height * 1000).toISOString(),
+    version: '1.0.0',
     txs: [hex(height * 7 + 1), hex(height * 7 + 2)],
     results: [{ ok: true }, { ok: false, error: 'insufficient_funds' }],
     changes: [
@@ -117,14 +118,14 @@ describe('RecentBlocks', () => {
     assert.deepEqual(held(ring, 0, 20), [9, 10]);
   });
 
-  it('caches the stream message exactly: {"type":"block","block":{height,hash,parentHash,term,producer,time,txs}}', () => {
+  it('caches the stream message exactly: {"type":"block","block":{height,hash,parentHash,term,producer,time,txs,version}}', () => {
     const ring = new RecentBlocks(8);
     const r = record(1);
     ring.push(r);
     const message = ring.get(1)!.message;
     const expected =
       `{"type":"block","block":{"height":1,"hash":"${r.hash}","parentHash":"${r.parentHash}",` +
-      `"term":2,"producer":"r1","time":"${r.time}","txs":${JSON.stringify(r.txs)}}}`;
+      `"term":2,"producer":"r1","time":"${r.time}","txs":${JSON.stringify(r.txs)},"version":"1.0.0"}}`;
     assert.equal(message, expected);
     const parsed = JSON.parse(message) as { type: string; block: Record<string, unknown> };
     assert.deepEqual(Object.keys(parsed), ['type', 'block']);
@@ -136,6 +137,7 @@ describe('RecentBlocks', () => {
       'producer',
       'time',
       'txs',
+      'version',
     ]);
     assert.ok(!message.includes('results') && !message.includes('changes') && !message.includes('lane'));
   });

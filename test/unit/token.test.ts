@@ -58,7 +58,14 @@ const B = account(0xbb);
 let counter = 0;
 function tx(from: string, kind: string, args: unknown): TxInput {
   counter++;
-  return { id: counter.toString(16).padStart(64, '0'), from, kind, args };
+  return {
+    id: counter.toString(16).padStart(64, '0'),
+    from,
+    kind,
+    args,
+    height: 1,
+    time: '2026-01-01T00:00:00.000Z',
+  };
 }
 
 describe('token app: faucet', () => {
