@@ -36,6 +36,10 @@ export interface ReplicaStatus extends ReplicaView {
   leads: number;
   /** Why it is not ready (null when it is). */
   reason: string | null;
+  /** App name → versions it runs. */
+  apps: Record<string, string[]>;
+  /** Blocks that did not re-execute to what they recorded (null: it does not verify blocks). */
+  mismatches: number | null;
 }
 
 export interface LaneStatus extends LaneView {

@@ -30,6 +30,8 @@ export interface TxBody {
 /** One lane as one source saw it: the database, or a replica through its HTTP API. */
 export interface LedgerSnapshot {
   lane: string;
+  /** The lane's app (database only): the token model applies to token lanes alone. */
+  app?: string;
   source: string;
   blocks: LedgerBlock[];
   /** Committed transactions by the receipts table (database only). */
@@ -78,6 +80,7 @@ export async function loadLedger(client: pg.ClientBase, lane: string): Promise<L
       'SELECT id, height, idx, ok, body FROM baton_txs WHERE lane = $1 AND height IS NOT NULL',
       [lane],
     );
+    const laneRow = await client.query<{ app: string }>('SELECT app FROM baton_lanes WHERE lane = $1', [lane]);
     const pending = await client.query<{ n: string }>(
       'SELECT count(*) AS n FROM baton_txs WHERE lane = $1 AND height IS NULL',
       [lane],
@@ -102,6 +105,7 @@ export async function loadLedger(client: pg.ClientBase, lane: string): Promise<L
     }
     return {
       lane,
+      ...(laneRow.rows[0] ? { app: laneRow.rows[0].app } : {}),
       source: 'database',
       blocks: blocks.rows.map((b) => ({
         height: Number(b.height),

@@ -22,6 +22,9 @@ usage: baton node --database-url URL --id ID [options]
                        several versions of one app. The built-in token app is always loaded.
   --apply-budget MS    time budget of one transaction's apply and of one query (default 200):
                        a transaction over it is committed as refused
+  --verify-blocks      re-execute every block with this replica's app code and compare it with
+                       what the block recorded: a non-deterministic app shows up in the log,
+                       /metrics (baton_blocks_verified_total) and baton status
   --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
   --drain-timeout MS   longest a graceful stop waits for in-flight requests (default 10000)
   --drain-grace MS     how long a draining replica keeps answering (readiness 503) before it
@@ -52,6 +55,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       lanes: { type: 'string' },
       app: { type: 'string', multiple: true },
       'apply-budget': { type: 'string' },
+      'verify-blocks': { type: 'boolean' },
       'lease-ttl': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'drain-grace': { type: 'string' },
@@ -89,6 +93,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     host: values.host ?? '127.0.0.1',
     lanes: listOption(values.lanes, ['main']),
     apps: values.app ?? [],
+    verifyBlocks: values['verify-blocks'] ?? false,
     applyBudgetMs: intOption(values['apply-budget'], 'apply-budget', DEFAULT_APPLY_BUDGET_MS, 1, 60_000),
     lease: leaseTimings(intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000)),
     drainTimeoutMs: intOption(values['drain-timeout'], 'drain-timeout', 10_000, 0, 3_600_000),

@@ -20,7 +20,7 @@ export async function statusCommand(argv: string[]): Promise<void> {
 
 export function formatStatus(status: AdminStatus): string {
   const replicas = table(
-    ['REPLICA', 'URL', 'PID', 'VERSION', 'READY', 'PRIORITY', 'MODE', 'LANES LED'],
+    ['REPLICA', 'URL', 'PID', 'VERSION', 'READY', 'PRIORITY', 'MODE', 'LANES LED', 'APPS'],
     status.replicas.map((r) => [
       r.id,
       r.url,
@@ -30,12 +30,23 @@ export function formatStatus(status: AdminStatus): string {
       String(r.priority),
       r.mode,
       String(r.leads),
+      Object.entries(r.apps ?? {})
+        .map(([name, versions]) => `${name} ${versions.join('/')}`)
+        .join(', '),
     ]),
   );
+  // Why a replica is not ready, and blocks it found not to re-execute (--verify-blocks).
+  const notes = status.replicas.flatMap((r) => [
+    ...(r.reason && !r.ready ? [`${r.id}: not ready: ${r.reason}`] : []),
+    ...(r.mismatches
+      ? [`${r.id}: ${r.mismatches} block(s) did not re-execute to what they recorded (see its log)`]
+      : []),
+  ]);
   const lanes = table(
-    ['LANE', 'LEADER', 'TERM', 'HEIGHT', 'PENDING', 'LAST BLOCK'],
+    ['LANE', 'APP', 'LEADER', 'TERM', 'HEIGHT', 'PENDING', 'LAST BLOCK'],
     status.lanes.map((l) => [
       l.lane,
+      `${l.app} ${l.version ?? '-'}${l.proposedVersion ? ` (-> ${l.proposedVersion})` : ''}`,
       l.leader ?? '-',
       String(l.term),
       String(l.height),
@@ -43,7 +54,7 @@ export function formatStatus(status: AdminStatus): string {
       l.lastBlockAgeMs === null ? '-' : `${age(l.lastBlockAgeMs)} ago`,
     ]),
   );
-  return `${replicas}\n\n${lanes}`;
+  return [replicas, ...(notes.length > 0 ? [notes.join('\n')] : []), lanes].join('\n\n');
 }
 
 function age(ms: number): string {

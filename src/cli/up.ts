@@ -14,6 +14,7 @@ usage: baton up [--replicas N] [--port P] [--data-dir D] [--lanes a,b] [options]
   --lanes a,b          lanes to create (default main)
   --app SPEC           load an app module on every replica (a file path or a package name;
                        repeatable): see baton node --help
+  --verify-blocks      every replica re-executes every block and reports mismatches
   --lease-ttl MS       lane lease time-to-live in milliseconds (default 3000)
   --mode M             active-active (default) or active-passive
   --priorities p1,p2   leadership priority of r1, r2, … (default all 0)
@@ -60,6 +61,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       'data-dir': { type: 'string' },
       lanes: { type: 'string' },
       app: { type: 'string', multiple: true },
+      'verify-blocks': { type: 'boolean' },
       'lease-ttl': { type: 'string' },
       mode: { type: 'string' },
       priorities: { type: 'string' },
@@ -94,6 +96,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     throw new UsageError((error as Error).message);
   });
   for (const spec of appSpecs) replicaArgs.push('--app', spec);
+  if (values['verify-blocks']) replicaArgs.push('--verify-blocks');
   if (values['stall-timeout'] !== undefined) {
     intOption(values['stall-timeout'], 'stall-timeout', 10_000, 100, 3_600_000);
     replicaArgs.push('--stall-timeout', values['stall-timeout']);

@@ -193,7 +193,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE baton_blocks ADD COLUMN version text, ADD COLUMN upgrade text;
    CREATE INDEX baton_blocks_upgrades ON baton_blocks (lane, height) WHERE upgrade IS NOT NULL;
    ALTER TABLE baton_txs ADD COLUMN result jsonb;
-   ALTER TABLE baton_replicas ADD COLUMN apps jsonb NOT NULL DEFAULT '{}', ADD COLUMN reason text;
+   ALTER TABLE baton_replicas ADD COLUMN apps jsonb NOT NULL DEFAULT '{}', ADD COLUMN reason text,
+     ADD COLUMN mismatches integer;
 
    CREATE OR REPLACE FUNCTION baton_fence_block() RETURNS trigger LANGUAGE plpgsql AS $$
    DECLARE cur baton_lanes%ROWTYPE;

@@ -26,6 +26,17 @@ export class LaneState implements AppReadState {
     return this.values.get(key);
   }
 
+  /** An independent copy (values are frozen, so they are shared). */
+  copy(): LaneState {
+    return new LaneState({
+      height: this.height,
+      tipHash: this.tipHash,
+      tipTime: this.tipTimeMs,
+      version: this.version,
+      entries: [...this.values],
+    });
+  }
+
   /**
    * Applies the next block. Returns false (and changes nothing) when `block` is not the
    * successor of the tip, so callers can apply idempotently and detect gaps.

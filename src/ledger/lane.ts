@@ -74,7 +74,12 @@ export class Lane implements UpgradePolicy {
   }
 
   runs(version: string): boolean {
-    return this.apps.get(this.appName, version) !== undefined;
+    return this.appAt(version) !== undefined;
+  }
+
+  /** This replica's code for `version` of the lane's app, if it has it. */
+  appAt(version: string): App | undefined {
+    return this.apps.get(this.appName, version);
   }
 
   /** Why this replica cannot produce or validate for the lane, or null when it can. */

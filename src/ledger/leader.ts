@@ -1,12 +1,12 @@
 import type { App } from '../apps/app.js';
-import type { AppRunner, TxToApply } from '../apps/runner.js';
+import type { AppRunner } from '../apps/runner.js';
+import { executeTxs } from './execute.js';
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import { backoffMs, sleep } from '../time.js';
 import { SQLSTATE, isConnectionError, sqlState } from '../db/pool.js';
-import { blockHash, type BlockRecord, type TxResult } from './block.js';
-import { parseBody } from './envelope.js';
-import { APPROVE_KIND, applyApproval, dueUpgrade, isReservedKind, type UpgradePolicy } from './upgrades.js';
+import { blockHash, type BlockRecord } from './block.js';
+import { dueUpgrade, type UpgradePolicy } from './upgrades.js';
 import type { LaneFollower } from './follower.js';
 import type { LedgerStore, PendingTx } from './store.js';
 import type { Waker } from '../waker.js';
@@ -83,24 +83,8 @@ export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): B
   if (!app) return null;
   const height = base.height + 1;
   const time = new Date(Math.max(Date.now(), base.tipTimeMs)).toISOString();
-  const items = pending.map((tx): TxToApply => {
-    let body;
-    try {
-      body = parseBody(tx.body);
-    } catch (error) {
-      return { refused: (error as Error).message };
-    }
-    if (isReservedKind(body.kind)) {
-      if (body.kind !== APPROVE_KIND) return { refused: 'unknown_kind' };
-      const { from, args } = body;
-      return { baton: (state) => applyApproval(state, from, args, ctx.code) };
-    }
-    return {
-      tx: { id: tx.id, from: body.from.toLowerCase(), kind: body.kind, args: body.args, height, time },
-    };
-  });
   const overlay = base.overlay();
-  const results: TxResult[] = ctx.runner.applyAll(app, overlay, items);
+  const results = executeTxs({ app, policy: ctx.code, runner: ctx.runner }, overlay, pending, height, time);
   const upgrade = dueUpgrade(overlay, app.version, ctx.code);
   const unhashed = {
     lane: ctx.lane,

@@ -478,6 +478,15 @@ export class LedgerStore {
     }
   }
 
+  /** The stored bodies of transactions of a lane, by id. */
+  async txBodies(lane: string, ids: readonly string[]): Promise<Map<string, string>> {
+    const { rows } = await this.pool.query<{ id: string; body: string }>(
+      'SELECT id, body FROM baton_txs WHERE lane = $1 AND id = ANY($2::text[])',
+      [lane, ids],
+    );
+    return new Map(rows.map((r) => [r.id, r.body]));
+  }
+
   async stateValue(lane: string, key: string): Promise<JsonValue | undefined> {
     const { rows } = await this.pool.query<{ value: JsonValue }>(
       'SELECT value FROM baton_state WHERE lane = $1 AND key = $2',

@@ -29,6 +29,12 @@ export interface ReplicaConfig {
   apps: Array<App | string>;
   /** Time budget of one transaction's apply (and one query), in milliseconds. */
   applyBudgetMs: number;
+  /**
+   * Re-execute every block with this replica's own app code and compare it with what the block
+   * recorded (a non-deterministic app shows up as mismatches). Costs a second copy of each lane's
+   * state and one read of transaction bodies per block.
+   */
+  verifyBlocks: boolean;
   lease: LeaseTimings;
   leader: LeaderLimits;
   intake: IntakeLimits;
@@ -68,6 +74,7 @@ export function replicaConfig(
     app: 'token',
     apps: [],
     applyBudgetMs: DEFAULT_APPLY_BUDGET_MS,
+    verifyBlocks: false,
     lease: leaseTimings(),
     leader: DEFAULT_LEADER_LIMITS,
     intake: DEFAULT_INTAKE_LIMITS,

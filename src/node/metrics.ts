@@ -1,4 +1,5 @@
 import type { ElectorQueryCounts } from '../coordination/elector.js';
+import type { VerificationCounts } from '../ledger/verifier.js';
 
 export interface ReplicaMetrics {
   replica: string;
@@ -10,6 +11,8 @@ export interface ReplicaMetrics {
   blocksCommitted: number;
   txsCommitted: number;
   electorQueries: ElectorQueryCounts;
+  /** Null unless the replica verifies blocks (--verify-blocks). */
+  verification: VerificationCounts | null;
 }
 
 /** Prometheus text exposition (version 0.0.4) of one replica's metrics. */
@@ -49,5 +52,18 @@ export function metricsText(m: ReplicaMetrics): string {
       m.electorQueries[kind],
     ]),
   );
+  if (m.verification) {
+    const v = m.verification;
+    metric(
+      'baton_blocks_verified_total',
+      'counter',
+      'Blocks re-executed by --verify-blocks, by outcome (mismatch: the app is not deterministic).',
+      [
+        [',outcome="match"', v.verified],
+        [',outcome="mismatch"', v.mismatches],
+        [',outcome="skipped"', v.skipped],
+      ],
+    );
+  }
   return lines.join('\n') + '\n';
 }

@@ -99,13 +99,21 @@ export class ReplicaRegistry {
     );
   }
 
-  /** `reason`: why the replica is not ready, shown by the operator's status. */
-  async heartbeat(ready: boolean, streams = 0, reason: string | null = null): Promise<void> {
+  /**
+   * `reason`: why the replica is not ready; `mismatches`: blocks that did not re-execute to what
+   * they recorded (null: not verifying). Both are shown by the operator's status.
+   */
+  async heartbeat(
+    ready: boolean,
+    streams = 0,
+    reason: string | null = null,
+    mismatches: number | null = null,
+  ): Promise<void> {
     await this.pool.query(
-      `UPDATE baton_replicas SET seen_at = now(), ready = $3, streams = $4, reason = $5,
+      `UPDATE baton_replicas SET seen_at = now(), ready = $3, streams = $4, reason = $5, mismatches = $6,
          ready_since = CASE WHEN NOT $3 THEN NULL ELSE coalesce(ready_since, now()) END
        WHERE id = $1 AND instance = $2`,
-      [this.self.id, this.self.instance, ready, streams, reason],
+      [this.self.id, this.self.instance, ready, streams, reason, mismatches],
     );
   }
 
@@ -148,7 +156,7 @@ export class ReplicaRegistry {
    */
   async replicaStatus(): Promise<Array<Omit<ReplicaStatus, 'leads'>>> {
     const { rows } = await this.pool.query<Omit<ReplicaStatus, 'leads'>>(
-      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.priority, r.mode, r.streams, r.apps, r.reason
+      `SELECT r.id, r.url, r.pid, r.version, r.ready, r.priority, r.mode, r.streams, r.apps, r.reason, r.mismatches
        FROM baton_replicas r WHERE ${LIVE} ORDER BY r.id`,
       [this.staleAfterMs],
     );

@@ -29,6 +29,8 @@ import { CONTROL_CHANNEL, LANES_CHANNEL, parseControl, type ControlMessage } fro
 import { pickSuccessor } from './placement.js';
 import { LaneSet } from './lane-set.js';
 import { approvalsOf } from '../ledger/upgrades.js';
+import type { Lane } from '../ledger/lane.js';
+import { BlockVerifier, type VerificationCounts } from '../ledger/verifier.js';
 
 const FOLLOW_POOL_SIZE = 3;
 
@@ -51,6 +53,8 @@ export class Replica {
   private balancer: Balancer | null = null;
   private readonly liveness: Liveness;
   private committed = { blocks: 0, txs: 0 };
+  /** Blocks re-executed by --verify-blocks, over every lane. */
+  readonly verification: VerificationCounts = { verified: 0, mismatches: 0, skipped: 0 };
   private api: ApiServer | null = null;
   private streams: StreamHub | null = null;
   private background: Promise<unknown>[] = [];
@@ -85,6 +89,7 @@ export class Replica {
     this.lanes = new LaneSet(this.followStore, apps, logger);
     this.lanes.events.on('lane:added', (lane) => {
       this.streams?.watchLane(lane.name, lane.follower);
+      if (this.background.length > 0) this.startVerifier(lane);
       if (this.registry) logger.info('serving new lane', { lane: lane.name, app: lane.appName });
       if (this.registry && !this.stopping) this.updateCandidacy();
     });
@@ -258,6 +263,7 @@ export class Replica {
       this.leadership.watchProgress(signal),
       this.balancer.run(signal),
     ];
+    for (const lane of this.lanes.values()) this.startVerifier(lane);
     log.info('replica started', {
       url: this.url,
       lanes: [...this.lanes.map.keys()],
@@ -265,6 +271,20 @@ export class Replica {
       version: VERSION,
       signatures: verifier.backend,
     });
+  }
+
+  /** Re-executes the lane's blocks to catch a non-deterministic app (with --verify-blocks). */
+  private startVerifier(lane: Lane): void {
+    if (!this.config.verifyBlocks || this.stopping) return;
+    const verifier = new BlockVerifier(
+      lane,
+      this.followStore,
+      this.runner,
+      this.verification,
+      this.events,
+      this.config.logger.child({ lane: lane.name }),
+    );
+    this.background.push(verifier.run(this.controller.signal));
   }
 
   /** Number of open stream subscriptions. */
@@ -433,6 +453,7 @@ export class Replica {
       streamSubscribers: this.streamCount,
       blocksCommitted: this.committed.blocks,
       txsCommitted: this.committed.txs,
+      verification: this.config.verifyBlocks ? this.verification : null,
       electorQueries: this.elector.queryCounts(),
     });
   }
@@ -483,6 +504,7 @@ export class Replica {
           eligible,
           this.streamCount,
           readiness.ready ? null : (readiness.reason ?? null),
+          this.config.verifyBlocks ? this.verification.mismatches : null,
         );
         // Passive replicas receive no traffic, so there is nothing to spread in active-passive mode.
         const spread = readiness.ready && this.config.mode === 'active-active';

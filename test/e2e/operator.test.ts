@@ -54,7 +54,7 @@ test('every admin endpoint refuses a request without the bearer token', async ()
 test('baton lanes create: every replica serves the new lane and one of them leads it', async () => {
   const created = await cli(['lanes', 'create', 'fresh']);
   assert.equal(created.code, 0, created.out);
-  assert.match(created.out, /lane fresh created \(app token\)/);
+  assert.match(created.out, /lane fresh created \(app token 1\.0\.0\)/);
   const again = await cli(['lanes', 'create', 'fresh']);
   assert.match(again.out, /lane fresh exists/);
 
@@ -107,20 +107,20 @@ test('baton status shows replicas with priority and lanes led, and lanes with pe
   const status = await cli(['status']);
   assert.equal(status.code, 0, status.out);
   const lines = status.out.split('\n');
-  assert.match(lines[0]!, /^REPLICA\s+URL\s+PID\s+VERSION\s+READY\s+PRIORITY\s+MODE\s+LANES LED$/);
+  assert.match(lines[0]!, /^REPLICA\s+URL\s+PID\s+VERSION\s+READY\s+PRIORITY\s+MODE\s+LANES LED\s+APPS$/);
   assert.equal(
     lines.filter((l) =>
-      /^r[123]\s+http:\/\/127\.0\.0\.1:\d+\s+\d+\s+\S+\s+yes\s+0\s+active-active\s+\d+$/.test(l),
+      /^r[123]\s+http:\/\/127\.0\.0\.1:\d+\s+\d+\s+\S+\s+yes\s+0\s+active-active\s+\d+\s+token 1\.0\.0$/.test(l),
     ).length,
     3,
   );
-  assert.ok(lines.some((l) => /^LANE\s+LEADER\s+TERM\s+HEIGHT\s+PENDING\s+LAST BLOCK$/.test(l)));
+  assert.ok(lines.some((l) => /^LANE\s+APP\s+LEADER\s+TERM\s+HEIGHT\s+PENDING\s+LAST BLOCK$/.test(l)));
   assert.ok(
-    lines.some((l) => /^fresh\s+r\d\s+\d+\s+1\s+0\s+[\d.]+ (ms|s) ago$/.test(l)),
+    lines.some((l) => /^fresh\s+token 1\.0\.0\s+r\d\s+\d+\s+1\s+0\s+[\d.]+ (ms|s) ago$/.test(l)),
     status.out,
   );
   assert.ok(
-    lines.some((l) => /^side\s+r\d\s+\d+\s+0\s+0\s+-$/.test(l)),
+    lines.some((l) => /^side\s+token 1\.0\.0\s+r\d\s+\d+\s+0\s+0\s+-$/.test(l)),
     status.out,
   );
 
