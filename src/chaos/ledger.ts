@@ -80,7 +80,9 @@ export async function loadLedger(client: pg.ClientBase, lane: string): Promise<L
       'SELECT id, height, idx, ok, body FROM baton_txs WHERE lane = $1 AND height IS NOT NULL',
       [lane],
     );
-    const laneRow = await client.query<{ app: string }>('SELECT app FROM baton_lanes WHERE lane = $1', [lane]);
+    const laneRow = await client.query<{ app: string }>('SELECT app FROM baton_lanes WHERE lane = $1', [
+      lane,
+    ]);
     const pending = await client.query<{ n: string }>(
       'SELECT count(*) AS n FROM baton_txs WHERE lane = $1 AND height IS NULL',
       [lane],

@@ -89,11 +89,11 @@ test('validate refuses with coded 4xx and the app message; nothing is stored', a
   const unknown = await submitRaw(cluster.urls[0]!, 'notes', 'delete', { key: 'x' }, key);
   assert.equal(unknown.status, 400);
   assert.equal(unknown.json.error?.code, 'unknown_kind');
-  assert.match(unknown.json.error!.message, /notes has no kind delete/);
+  assert.match(unknown.json.error.message, /notes has no kind delete/);
   const bad = await submitRaw(cluster.urls[1]!, 'notes', 'put', { key: 'NOT OK', text: 'x' }, key);
   assert.equal(bad.status, 400);
   assert.equal(bad.json.error?.code, 'bad_args');
-  assert.match(bad.json.error!.message, /put takes/);
+  assert.match(bad.json.error.message, /put takes/);
   for (const id of [unknown.id, bad.id]) {
     const status = await send(cluster.urls[2]!, 'GET', `/v1/lanes/notes/txs/${id}`);
     assert.equal(status.status, 404, 'a refused submission is not stored');

@@ -110,7 +110,9 @@ test('baton status shows replicas with priority and lanes led, and lanes with pe
   assert.match(lines[0]!, /^REPLICA\s+URL\s+PID\s+VERSION\s+READY\s+PRIORITY\s+MODE\s+LANES LED\s+APPS$/);
   assert.equal(
     lines.filter((l) =>
-      /^r[123]\s+http:\/\/127\.0\.0\.1:\d+\s+\d+\s+\S+\s+yes\s+0\s+active-active\s+\d+\s+token 1\.0\.0$/.test(l),
+      /^r[123]\s+http:\/\/127\.0\.0\.1:\d+\s+\d+\s+\S+\s+yes\s+0\s+active-active\s+\d+\s+token 1\.0\.0$/.test(
+        l,
+      ),
     ).length,
     3,
   );
