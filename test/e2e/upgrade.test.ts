@@ -313,18 +313,18 @@ test('a lane with approvers switches only once a quorum of distinct approvers ap
   assert.equal(proposed.status, 202, proposed.text);
   assert.equal((JSON.parse(proposed.text) as { status: string }).status, 'awaiting_approvals');
 
-  const first = await commit('baton.approve', { version: '2.0.0' }, approvers[0]!);
+  const first = await commit('baton.approve', { version: '2.0.0' }, approvers[0]);
   assert.equal(first.ok, true);
-  const again = await commit('baton.approve', { version: '2.0.0' }, approvers[0]!);
+  const again = await commit('baton.approve', { version: '2.0.0' }, approvers[0]);
   assert.deepEqual([again.ok, again.error], [false, 'duplicate_approval']);
   const outsider = await commit('baton.approve', { version: '2.0.0' }, stranger);
   assert.deepEqual([outsider.ok, outsider.error], [false, 'not_an_approver']);
-  const other = await commit('baton.approve', { version: '3.0.0' }, approvers[1]!);
+  const other = await commit('baton.approve', { version: '3.0.0' }, approvers[1]);
   assert.equal(other.ok, true, 'an approval of another version is recorded');
   await commit('put', { key: 'a', text: 'still 1.0.0' }, stranger);
   assert.equal(await laneVersion('voted'), '1.0.0', 'one approval of 2.0.0 is not a quorum');
 
-  const second = await commit('baton.approve', { version: '2.0.0' }, approvers[2]!);
+  const second = await commit('baton.approve', { version: '2.0.0' }, approvers[2]);
   assert.equal(second.ok, true);
   await waitUntil(async () => (await laneVersion('voted')) === '2.0.0', {
     timeoutMs: 15_000,
