@@ -3,11 +3,12 @@
 // 1. the Debian packages the tests run (scripts/system-deps.mjs), installed when missing;
 // 2. the npm dependencies (`npm ci`) when node_modules is missing;
 // 3. the build; 4. every test file with node's test runner, one file at a time (files start
-//    real PostgreSQL servers and replica processes; two cores do not fit more).
+//    real PostgreSQL servers and replica processes; two cores do not fit more): test/<suite>/*.test.ts,
+//    and for the suite "examples" the example apps' own tests, examples/*/test/*.test.js.
 // Usage: node scripts/test.mjs [unit|integration|e2e|examples ...] (default: all, in that order)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { ensureSystemPackages } from './system-deps.mjs';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -27,13 +28,50 @@ if (!existsSync(join('node_modules', '.package-lock.json'))) {
 }
 step(['run', '--silent', 'build']);
 
-const suites = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['unit', 'integration', 'e2e'];
-const files = suites.flatMap((suite) =>
-  readdirSync(join('test', suite))
-    .filter((f) => f.endsWith('.test.ts'))
+/**
+ * An example app is a package of its own that depends on "baton": "file:../.." (so its files
+ * import `baton` and `baton/client` as a user's project does; the repository root's own name
+ * does not reach them, their package.json ends its scope). Instead of an `npm install` in each,
+ * this links examples/<name>/node_modules/baton to the repository root, which is what that
+ * install would do for a file: dependency. node_modules/ is git-ignored, so a fresh clone gets
+ * the link on its first `npm test`.
+ */
+function linkExamples() {
+  for (const name of readdirSync('examples').sort()) {
+    const manifest = join('examples', name, 'package.json');
+    if (!existsSync(manifest)) continue;
+    if (!JSON.parse(readFileSync(manifest, 'utf8')).dependencies?.baton) continue;
+    const link = join('examples', name, 'node_modules', 'baton');
+    if (existsSync(join(link, 'package.json'))) continue; // linked or installed already
+    mkdirSync(dirname(link), { recursive: true });
+    rmSync(link, { force: true }); // a dangling link
+    symlinkSync(relative(dirname(link), '.'), link, 'junction');
+  }
+}
+
+function suiteFiles(suite) {
+  if (suite !== 'examples')
+    return readdirSync(join('test', suite))
+      .filter((f) => f.endsWith('.test.ts'))
+      .sort()
+      .map((f) => join('test', suite, f));
+  if (!existsSync('examples')) return [];
+  linkExamples();
+  return readdirSync('examples')
     .sort()
-    .map((f) => join('test', suite, f)),
-);
+    .flatMap((name) => {
+      const dir = join('examples', name, 'test');
+      if (!existsSync(dir)) return [];
+      return readdirSync(dir)
+        .filter((f) => f.endsWith('.test.js'))
+        .sort()
+        .map((f) => join(dir, f));
+    });
+}
+
+const suites =
+  process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['unit', 'integration', 'e2e', 'examples'];
+const files = suites.flatMap(suiteFiles);
 if (files.length === 0) {
   console.error(`no test files in ${suites.join(', ')}`);
   process.exit(1);

@@ -15,5 +15,6 @@ export const STREAM_CLOSE = {
   unavailable: 1011,
 } as const;
 
+/** One message of a block stream (the block as the public API shows it: the SDK's own type). */
 export type StreamMessage =
-  { type: 'block'; block: import('./ledger/block.js').Block } | { type: 'heartbeat'; height: number };
+  { type: 'block'; block: import('./client/types.js').Block } | { type: 'heartbeat'; height: number };

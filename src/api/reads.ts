@@ -25,7 +25,8 @@ export async function readAtTip<T>(ctx: ApiContext, lane: Lane, read: (state: La
         throw new BatonError('unavailable', `this replica's copy of lane ${lane.name} is behind; retry`);
       });
   }
-  return read(follower.current);
+  const state = follower.current;
+  return state.resolve(() => read(state));
 }
 
 /** Runs the app's named query for the lane; coded errors for what can go wrong. */

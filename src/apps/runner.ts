@@ -24,8 +24,14 @@ export const DEFAULT_APPLY_BUDGET_MS = 200;
 const MAX_ERROR_CHARS = 200;
 
 function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : typeof error === 'string' ? error : 'apply failed';
-  return (text.split('\u0000').join('') || 'apply failed').slice(0, MAX_ERROR_CHARS);
+  let text: unknown;
+  try {
+    text = error instanceof Error ? error.message : error;
+  } catch {
+    text = undefined; // a message getter that throws
+  }
+  if (typeof text !== 'string' || text.length === 0) text = 'apply failed';
+  return ((text as string).split('\u0000').join('') || 'apply failed').slice(0, MAX_ERROR_CHARS);
 }
 
 /** Checks what `apply` returned; anything but an ApplyResult refuses the transaction. */

@@ -53,8 +53,15 @@ export function encodableCopy(value: unknown, what = 'value'): JsonValue {
       case 'object': {
         if (depth >= MAX_DEPTH) throw new AppValueError(`the ${what} is nested deeper than ${MAX_DEPTH}`);
         spend(2);
-        if (Array.isArray(v))
-          return Object.freeze(v.map((item: unknown) => copy(item, depth + 1))) as JsonValue;
+        if (Array.isArray(v)) {
+          // A plain array whatever the subclass; holes and undefined become null, as in JSON.
+          const items: JsonValue[] = [];
+          for (let i = 0; i < v.length; i++) {
+            const item: unknown = (v as unknown[])[i];
+            items.push(item === undefined ? (spend(4), null) : copy(item, depth + 1));
+          }
+          return Object.freeze(items) as JsonValue;
+        }
         const proto = Object.getPrototypeOf(v) as unknown;
         if (proto !== Object.prototype && proto !== null)
           throw new AppValueError(`the ${what} holds an object that is not plain JSON`);

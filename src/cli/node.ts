@@ -22,6 +22,9 @@ usage: baton node --database-url URL --id ID [options]
                        several versions of one app. The built-in token app is always loaded.
   --apply-budget MS    time budget of one transaction's apply and of one query (default 200):
                        a transaction over it is committed as refused
+  --state-cache-keys N most state keys of one lane held in memory (default 250000): a lane with
+                       more starts with none loaded and reads keys through to PostgreSQL as
+                       blocks and queries need them
   --verify-blocks      re-execute every block with this replica's app code and compare it with
                        what the block recorded: a non-deterministic app shows up in the log,
                        /metrics (baton_blocks_verified_total) and baton status
@@ -56,6 +59,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
       app: { type: 'string', multiple: true },
       'apply-budget': { type: 'string' },
       'verify-blocks': { type: 'boolean' },
+      'state-cache-keys': { type: 'string' },
       'lease-ttl': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'drain-grace': { type: 'string' },
@@ -94,6 +98,7 @@ export async function nodeCommand(argv: string[]): Promise<void> {
     lanes: listOption(values.lanes, ['main']),
     apps: values.app ?? [],
     verifyBlocks: values['verify-blocks'] ?? false,
+    stateCacheKeys: intOption(values['state-cache-keys'], 'state-cache-keys', 250_000, 1_000, 100_000_000),
     applyBudgetMs: intOption(values['apply-budget'], 'apply-budget', DEFAULT_APPLY_BUDGET_MS, 1, 60_000),
     lease: leaseTimings(intOption(values['lease-ttl'], 'lease-ttl', 3_000, 300, 600_000)),
     drainTimeoutMs: intOption(values['drain-timeout'], 'drain-timeout', 10_000, 0, 3_600_000),

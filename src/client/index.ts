@@ -1,21 +1,48 @@
-// The Baton SDK (`baton/client`). Browser-safe: no node: imports.
+// The Baton SDK (`baton/client`). Browser-safe: no node: imports. Its types live in ./types.ts
+// so that its published declarations do not reach into the server's modules.
 import { BatonError, isErrorCode } from '../errors.js';
-import type { ClusterView } from '../api/context.js';
-import type { Block } from '../ledger/block.js';
-import type { TxStatus } from '../ledger/store.js';
+import { STREAM_CLOSE as CLOSE_CODES } from '../stream-codes.js';
 import type { KeyPair } from './crypto.js';
 import { delay, jitteredBackoff } from './retry.js';
 import { streamBlocks, type BlockStreamOptions } from './stream.js';
 import { signTx, type SignedTx, type TxIntent } from './tx.js';
+import type {
+  Block,
+  ClusterView,
+  JsonValue,
+  LaneInfo,
+  QueryResult,
+  StateValue,
+  StreamCloseCodes,
+  TxStatus,
+  Versions,
+} from './types.js';
 
 export { generateKeyPair, signMessage, type KeyPair } from './crypto.js';
 export { signTx, type Envelope, type SignedTx, type TxIntent } from './tx.js';
 export { BatonError, ERRORS, type ErrorCode } from '../errors.js';
-export { STREAM_CLOSE, type StreamMessage } from '../stream-codes.js';
 export type { BlockStreamOptions } from './stream.js';
-export type { Block, ClusterView };
+export type {
+  Block,
+  ClusterLane,
+  ClusterReplica,
+  ClusterView,
+  JsonValue,
+  LaneInfo,
+  QueryResult,
+  StateValue,
+  StreamCloseCodes,
+  StreamMessage,
+  TxStatus,
+  VersionSpan,
+  Versions,
+} from './types.js';
 
-export type { TxStatus } from '../ledger/store.js';
+/** WebSocket close codes of the block stream (the server's own table, typed by the SDK). */
+export const STREAM_CLOSE: StreamCloseCodes = CLOSE_CODES;
+
+/** The reserved transaction kind of an approver's vote for an upgrade. */
+export const APPROVE_KIND = 'baton.approve';
 
 export interface ClientOptions {
   /** Replica base URLs (or one load balancer); calls move to the next one when one fails. */
@@ -30,6 +57,25 @@ export interface ClientOptions {
 
 export interface CallOptions {
   signal?: AbortSignal;
+}
+
+/** `/v1/lanes/{lane}` */
+function lanePath(lane: string): string {
+  return `/v1/lanes/${encodeURIComponent(lane)}`;
+}
+
+/**
+ * One path segment for a state key or query name. "." and ".." cannot travel in a URL path (URL
+ * parsers resolve them, even percent-encoded, and the request would reach another route), and an
+ * empty segment names no key: those are refused here, before any request.
+ */
+function segment(value: string, what: string): string {
+  if (value === '' || value === '.' || value === '..')
+    throw new BatonError(
+      'bad_request',
+      `${what} cannot be ${JSON.stringify(value)} (not a URL path segment)`,
+    );
+  return encodeURIComponent(value);
 }
 
 /** Statuses that mean "this replica cannot serve now", so the same request goes to another one. */
@@ -64,16 +110,29 @@ export class BatonClient {
 
   /** Submits an already signed transaction; safe to repeat. */
   async submitSigned(lane: string, tx: SignedTx, options: CallOptions = {}): Promise<TxStatus> {
-    return this.request<TxStatus>('POST', `/v1/lanes/${encodeURIComponent(lane)}/txs`, tx.envelope, options);
+    return this.request<TxStatus>('POST', `${lanePath(lane)}/txs`, tx.envelope, options);
+  }
+
+  /**
+   * An approver's signed vote for switching `lane` to app `version` (a lane created with
+   * approvers switches once a quorum of them approved the proposed version). Resolves with the
+   * transaction id once the cluster has stored it; `waitForCommit` tells how it went (its
+   * `result` is `{ version, approvals, quorum }`). Its nonce is fixed, so approving the same
+   * version again with the same key is the same transaction: recognised, never counted twice.
+   */
+  async approveUpgrade(
+    lane: string,
+    version: string,
+    key: KeyPair,
+    options: CallOptions = {},
+  ): Promise<string> {
+    const tx = await signTx(lane, { kind: APPROVE_KIND, args: { version }, nonce: 'approve' }, key);
+    await this.submitSigned(lane, tx, options);
+    return tx.id;
   }
 
   async status(lane: string, id: string, options: CallOptions = {}): Promise<TxStatus> {
-    return this.request<TxStatus>(
-      'GET',
-      `/v1/lanes/${encodeURIComponent(lane)}/txs/${id}`,
-      undefined,
-      options,
-    );
+    return this.request<TxStatus>('GET', `${lanePath(lane)}/txs/${id}`, undefined, options);
   }
 
   /** Resolves once the transaction is committed (polling); rejects when `signal` aborts. */
@@ -97,7 +156,7 @@ export class BatonClient {
   async blocksPage(lane: string, from: number, limit = 100, options: CallOptions = {}): Promise<Block[]> {
     const page = await this.request<{ blocks: Block[] }>(
       'GET',
-      `/v1/lanes/${encodeURIComponent(lane)}/blocks?from=${from}&limit=${limit}`,
+      `${lanePath(lane)}/blocks?from=${from}&limit=${limit}`,
       undefined,
       options,
     );
@@ -112,14 +171,63 @@ export class BatonClient {
     return streamBlocks(this.endpoints, lane, options);
   }
 
+  /** An account's balance on a lane whose app has a `balance` query (the token app). */
   async balance(lane: string, account: string, options: CallOptions = {}): Promise<number> {
     const answer = await this.request<{ balance: number }>(
       'GET',
-      `/v1/lanes/${encodeURIComponent(lane)}/accounts/${account}`,
+      `${lanePath(lane)}/accounts/${encodeURIComponent(account)}`,
       undefined,
       options,
     );
     return answer.balance;
+  }
+
+  /** The lane: its app, active and proposed version, height, term and leader. */
+  async lane(lane: string, options: CallOptions = {}): Promise<LaneInfo> {
+    return this.request<LaneInfo>('GET', lanePath(lane), undefined, options);
+  }
+
+  /**
+   * One entry of the lane's state (`value` null when the key is absent), read on a replica whose
+   * copy holds every block committed before the request.
+   */
+  async state(lane: string, key: string, options: CallOptions = {}): Promise<StateValue> {
+    return this.request<StateValue>(
+      'GET',
+      `${lanePath(lane)}/state/${segment(key, 'a key')}`,
+      undefined,
+      options,
+    );
+  }
+
+  /**
+   * Runs the lane app's query `name` with `args` (any JSON; omitted: null) over its state at the
+   * committed tip. An unknown name fails with `unknown_query`, refused args with `bad_args`.
+   */
+  async query<T = JsonValue>(
+    lane: string,
+    name: string,
+    args?: unknown,
+    options: CallOptions = {},
+  ): Promise<QueryResult<T>> {
+    let search = '';
+    if (args !== undefined) {
+      const json = JSON.stringify(args) as string | undefined;
+      if (json === undefined) throw new TypeError('query args must be JSON-serialisable');
+      search = `?args=${encodeURIComponent(json)}`;
+    }
+    const answer = await this.request<{ query: string; result: T; height: number }>(
+      'GET',
+      `${lanePath(lane)}/query/${segment(name, 'a query name')}${search}`,
+      undefined,
+      options,
+    );
+    return { result: answer.result, height: answer.height };
+  }
+
+  /** The lane's app versions: active, proposed, and which heights each version produced. */
+  async versions(lane: string, options: CallOptions = {}): Promise<Versions> {
+    return this.request<Versions>('GET', `${lanePath(lane)}/versions`, undefined, options);
   }
 
   async cluster(options: CallOptions = {}): Promise<ClusterView> {

@@ -1,6 +1,6 @@
-import type { Block } from '../ledger/block.js';
-import { STREAM_CLOSE, type StreamMessage } from '../stream-codes.js';
+import { STREAM_CLOSE } from '../stream-codes.js';
 import { delay, jitteredBackoff } from './retry.js';
+import type { Block, StreamMessage } from './types.js';
 
 /** The subset of the WebSocket API used here; the browser's and the `ws` package's both fit. */
 interface SocketLike {

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import { blockHash, type BlockRecord } from './block.js';
-import { LaneState } from './lane-state.js';
+import { LaneState, type StateSource } from './lane-state.js';
 import { RecentBlocks } from './recent-blocks.js';
 import type { LedgerStore } from './store.js';
 
@@ -10,6 +10,8 @@ export interface FollowerEvents extends Record<string, unknown> {
 }
 
 const FETCH_LIMIT = 200;
+/** How long a read that needs a newer block than this replica has applied waits for it. */
+const REACH_TIMEOUT_MS = 5_000;
 
 /**
  * Keeps one lane's warm state current from committed blocks. Every replica runs one per lane,
@@ -28,6 +30,8 @@ export class LaneFollower {
     readonly lane: string,
     private readonly store: LedgerStore,
     private readonly logger: Logger,
+    /** Lanes with more keys than this start with none in memory and read them through (see LaneState). */
+    private readonly maxKeys = Number.POSITIVE_INFINITY,
   ) {}
 
   get loaded(): boolean {
@@ -45,8 +49,23 @@ export class LaneFollower {
   }
 
   async load(): Promise<void> {
-    this.state = new LaneState(await this.store.snapshot(this.lane));
-    this.logger.info('lane state loaded', { height: this.state.height });
+    const source: StateSource = {
+      read: (keys) => this.store.stateRows(this.lane, keys),
+      reach: (height) => this.reach(height),
+    };
+    this.state = new LaneState(await this.store.snapshot(this.lane, this.maxKeys), source, this.maxKeys);
+    this.logger.info('lane state loaded', {
+      height: this.state.height,
+      keys: this.state.cachedKeys,
+      whole: this.state.holdsEveryKey,
+    });
+  }
+
+  /** Resolves once block `height` is applied here (fetching it if need be); rejects after a while. */
+  async reach(height: number): Promise<void> {
+    if (this.height >= height) return;
+    this.requestCatchUp();
+    await this.events.waitFor('block', () => this.height >= height, AbortSignal.timeout(REACH_TIMEOUT_MS));
   }
 
   /** Applies a block this replica knows was committed (its own, or one it fetched). */

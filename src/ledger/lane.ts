@@ -51,6 +51,8 @@ export class Lane implements UpgradePolicy {
     this.rowVersion = row.version;
     follower.events.on('block', (block) => {
       if (block.upgrade) {
+        // The switch consumed the proposal (the database clears it in the same commit).
+        if (this.proposedVersion === block.upgrade) this.proposedVersion = null;
         const app = this.app();
         this.events.emit('lane:app', { lane: this.name, version: block.upgrade, runs: app !== undefined });
       }

@@ -102,10 +102,28 @@ export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): B
   return { ...unhashed, hash: blockHash(unhashed) };
 }
 
+/**
+ * `buildBlock` over the warm state, reading keys it does not hold yet (a large lane) between
+ * passes; built again from scratch if the tip moved meanwhile.
+ */
+export async function produceBlock(
+  ctx: LeaderContext,
+  pending: readonly PendingTx[],
+): Promise<BlockRecord | null> {
+  for (;;) {
+    const base = ctx.follower.current;
+    const height = base.height;
+    const block = await base.resolve(() => buildBlock(ctx, pending));
+    if (ctx.follower.current === base && base.height === height) return block;
+  }
+}
+
 /** Whether the lane is due to switch versions, so a block (empty if need be) should be produced now. */
-function upgradeDue(ctx: LeaderContext): boolean {
+async function upgradeDue(ctx: LeaderContext): Promise<boolean> {
   const app = ctx.code.app();
-  return app !== undefined && dueUpgrade(ctx.follower.current, app.version, ctx.code) !== null;
+  if (app === undefined || ctx.code.proposedVersion === null) return false;
+  const state = ctx.follower.current;
+  return state.resolve(() => dueUpgrade(state, app.version, ctx.code) !== null);
 }
 
 /**
@@ -136,8 +154,8 @@ export async function runLeader(ctx: LeaderContext, signal: AbortSignal): Promis
       // A prefetched read is older than the waker's state: read again after its block.
       mayHaveMore = prefetched !== null || pending.length >= ctx.limits.maxBlockTxs;
       prefetched = null;
-      if (pending.length === 0 && !upgradeDue(ctx)) continue;
-      const block = buildBlock(ctx, pending);
+      if (pending.length === 0 && !(await upgradeDue(ctx))) continue;
+      const block = await produceBlock(ctx, pending);
       if (!block) return 'upgraded';
       if (signal.aborted) break;
       if (!ctx.stillLeads()) return 'lost';

@@ -63,6 +63,8 @@ export interface StateSnapshot {
   /** The lane's active app version at that height. */
   version: string | null;
   entries: Array<[string, JsonValue]>;
+  /** `entries` holds every key of the lane (default true); false: none were loaded. */
+  complete?: boolean;
 }
 
 interface BlockRow {
@@ -447,7 +449,11 @@ export class LedgerStore {
     return rows.map(toBlock);
   }
 
-  async snapshot(lane: string): Promise<StateSnapshot> {
+  /**
+   * The lane's tip and, when it has at most `maxKeys` keys, its whole state (`complete`), read in
+   * one snapshot. A larger lane's state is left to be read key by key (`stateRows`).
+   */
+  async snapshot(lane: string, maxKeys = Number.POSITIVE_INFINITY): Promise<StateSnapshot> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -457,10 +463,20 @@ export class LedgerStore {
         tip_time: string;
         version: string | null;
       }>('SELECT height, tip_hash, tip_time, version FROM baton_lanes WHERE lane = $1', [lane]);
-      const state = await client.query<{ key: string; value: JsonValue }>(
-        'SELECT key, value FROM baton_state WHERE lane = $1',
-        [lane],
-      );
+      let complete = true;
+      if (Number.isFinite(maxKeys)) {
+        const { rows } = await client.query<{ over: boolean }>(
+          'SELECT count(*) > $2 AS over FROM (SELECT 1 FROM baton_state WHERE lane = $1 LIMIT $2 + 1) AS s',
+          [lane, maxKeys],
+        );
+        complete = !rows[0]!.over;
+      }
+      const state = complete
+        ? await client.query<{ key: string; value: JsonValue }>(
+            'SELECT key, value FROM baton_state WHERE lane = $1',
+            [lane],
+          )
+        : { rows: [] };
       await client.query('COMMIT');
       const row = tip.rows[0];
       return {
@@ -469,6 +485,7 @@ export class LedgerStore {
         tipTime: Number(row?.tip_time ?? 0),
         version: row?.version ?? null,
         entries: state.rows.map((r) => [r.key, r.value]),
+        complete,
       };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -478,6 +495,18 @@ export class LedgerStore {
     }
   }
 
+  /** The stored values of some keys of a lane, with the height of the block that wrote each. */
+  async stateRows(
+    lane: string,
+    keys: readonly string[],
+  ): Promise<Array<{ key: string; value: JsonValue; height: number }>> {
+    const { rows } = await this.pool.query<{ key: string; value: JsonValue; height: string }>(
+      'SELECT key, value, height FROM baton_state WHERE lane = $1 AND key = ANY($2::text[])',
+      [lane, keys],
+    );
+    return rows.map((r) => ({ key: r.key, value: r.value, height: Number(r.height) }));
+  }
+
   /** The stored bodies of transactions of a lane, by id. */
   async txBodies(lane: string, ids: readonly string[]): Promise<Map<string, string>> {
     const { rows } = await this.pool.query<{ id: string; body: string }>(
@@ -485,13 +514,5 @@ export class LedgerStore {
       [lane, ids],
     );
     return new Map(rows.map((r) => [r.id, r.body]));
-  }
-
-  async stateValue(lane: string, key: string): Promise<JsonValue | undefined> {
-    const { rows } = await this.pool.query<{ value: JsonValue }>(
-      'SELECT value FROM baton_state WHERE lane = $1 AND key = $2',
-      [lane, key],
-    );
-    return rows[0]?.value;
   }
 }

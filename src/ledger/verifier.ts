@@ -32,7 +32,6 @@ export interface VerificationCounts {
  * lane state (memory for a second copy) and runs behind the follower, off the commit path.
  */
 export class BlockVerifier {
-  private readonly state: LaneState;
   private readonly queue: BlockRecord[] = [];
   private wake: (() => void) | null = null;
 
@@ -44,7 +43,6 @@ export class BlockVerifier {
     private readonly events: TypedEvents<VerifierEvents>,
     private readonly logger: Logger,
   ) {
-    this.state = lane.follower.current.copy();
     lane.follower.events.on('block', (block) => {
       this.queue.push(block);
       this.wake?.();
@@ -55,6 +53,13 @@ export class BlockVerifier {
     const onAbort = (): void => this.wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
+      // Its own whole copy of the state, whatever the follower keeps in memory.
+      const state = await this.retry(
+        'load the lane state',
+        signal,
+        async () => new LaneState(await this.store.snapshot(this.lane.name)),
+      );
+      if (!state) return;
       while (!signal.aborted) {
         const block = this.queue.shift();
         if (!block) {
@@ -62,22 +67,35 @@ export class BlockVerifier {
           this.wake = null;
           continue;
         }
-        if (block.height <= this.state.height) continue;
-        await this.verify(block, signal);
+        // Blocks between the snapshot and the first one announced are read from the database.
+        while (state.height + 1 < block.height && !signal.aborted) {
+          const missed = await this.retry('read blocks', signal, () =>
+            this.store.blocksAfter(
+              this.lane.name,
+              state.height,
+              Math.min(200, block.height - state.height - 1),
+            ),
+          );
+          for (const b of missed ?? []) await this.verify(state, b, signal);
+        }
+        if (block.height === state.height + 1) await this.verify(state, block, signal);
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
   }
 
-  private async verify(block: BlockRecord, signal: AbortSignal): Promise<void> {
+  private async verify(state: LaneState, block: BlockRecord, signal: AbortSignal): Promise<void> {
     const app = block.version === null ? undefined : this.lane.appAt(block.version);
     if (!app) {
       this.counts.skipped++;
     } else {
-      const bodies = await this.bodies(block, signal);
+      const bodies = await this.retry('read transaction bodies', signal, async () => {
+        const found = await this.store.txBodies(block.lane, block.txs);
+        return block.txs.map((id) => ({ id, body: found.get(id) ?? '' }));
+      });
       if (!bodies) return;
-      const overlay = this.state.overlay();
+      const overlay = state.overlay();
       const execution = { app, policy: this.lane, runner: this.runner };
       const results = executeTxs(execution, overlay, bodies, block.height, block.time);
       const what: string[] = [];
@@ -104,26 +122,19 @@ export class BlockVerifier {
       }
     }
     // Whatever this replica computed, the chain is what the block recorded.
-    if (!this.state.applyNext(block))
+    if (!state.applyNext(block))
       throw new Error(
-        `verifier of lane ${block.lane}: block ${block.height} does not extend ${this.state.height}`,
+        `verifier of lane ${block.lane}: block ${block.height} does not extend ${state.height}`,
       );
   }
 
-  /** The block's transaction bodies, in block order; null when stopped first. */
-  private async bodies(
-    block: BlockRecord,
-    signal: AbortSignal,
-  ): Promise<Array<{ id: string; body: string }> | null> {
+  /** `read` until it succeeds, backing off; null when stopped first. */
+  private async retry<T>(what: string, signal: AbortSignal, read: () => Promise<T>): Promise<T | null> {
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
-        const bodies = await this.store.txBodies(block.lane, block.txs);
-        return block.txs.map((id) => ({ id, body: bodies.get(id) ?? '' }));
+        return await read();
       } catch (error) {
-        this.logger.warn('verifier could not read transaction bodies; retrying', {
-          error,
-          height: block.height,
-        });
+        this.logger.warn(`verifier could not ${what}; retrying`, { error });
         await sleep(backoffMs(attempt, 50, 2_000), signal);
       }
     }

@@ -24,11 +24,13 @@ export interface ReplicaAdminOptions {
   /** The app code this replica runs (a new lane's default version). */
   apps: AppRegistry;
   /** The lane's approvals so far, from this replica's warm state. */
-  approvals: (lane: string, version: string) => number;
+  approvals: (lane: string, version: string) => Promise<number>;
   /** Drains this replica. */
   drainSelf: () => void;
   /** How long a handover request waits for the new leader. */
   handoverTimeoutMs: number;
+  /** How long an upgrade waits for a live replica that runs the target version to report ready. */
+  readyWaitMs: number;
 }
 
 /** The admin API's actions, as any replica carries them out (others are reached by notification). */
@@ -158,7 +160,7 @@ export class ReplicaAdmin implements AdminActions {
         `no ready replica runs ${row.app} ${to}: start replicas with that version first`,
       );
     await store.proposeUpgrade(lane, to);
-    const approvals = this.options.approvals(lane, to);
+    const approvals = await this.options.approvals(lane, to);
     const waiting = row.quorum > 0 && approvals < row.quorum;
     return { ...base, status: waiting ? 'awaiting_approvals' : 'proposed', approvals };
   }

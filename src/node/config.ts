@@ -35,6 +35,12 @@ export interface ReplicaConfig {
    * state and one read of transaction bodies per block.
    */
   verifyBlocks: boolean;
+  /**
+   * Most state keys of one lane held in memory. A lane with at most this many keys is loaded
+   * whole at start; a larger one starts with none and reads keys through to PostgreSQL as blocks
+   * and queries need them, keeping at most about this many (oldest written dropped first).
+   */
+  stateCacheKeys: number;
   lease: LeaseTimings;
   leader: LeaderLimits;
   intake: IntakeLimits;
@@ -75,6 +81,7 @@ export function replicaConfig(
     apps: [],
     applyBudgetMs: DEFAULT_APPLY_BUDGET_MS,
     verifyBlocks: false,
+    stateCacheKeys: 250_000,
     lease: leaseTimings(),
     leader: DEFAULT_LEADER_LIMITS,
     intake: DEFAULT_INTAKE_LIMITS,

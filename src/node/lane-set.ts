@@ -22,6 +22,8 @@ export class LaneSet {
     private readonly store: LedgerStore,
     private readonly apps: AppRegistry,
     private readonly logger: Logger,
+    /** Most state keys a lane keeps in memory (see LaneState). */
+    private readonly stateCacheKeys = Number.POSITIVE_INFINITY,
   ) {}
 
   /** The lanes by name (for lookups by the API and the leadership). */
@@ -62,7 +64,8 @@ export class LaneSet {
   }
 
   private async load(row: LaneRow): Promise<Lane> {
-    const follower = new LaneFollower(row.lane, this.store, this.logger.child({ lane: row.lane }));
+    const log = this.logger.child({ lane: row.lane });
+    const follower = new LaneFollower(row.lane, this.store, log, this.stateCacheKeys);
     await follower.load();
     const lane = new Lane(row, follower, this.apps);
     lane.events.on('lane:app', ({ runs }) => this.events.emit('lane:app', { lane, runs }));

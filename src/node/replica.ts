@@ -86,7 +86,7 @@ export class Replica {
       logger,
     });
     this.followStore = new LedgerStore(this.followPool);
-    this.lanes = new LaneSet(this.followStore, apps, logger);
+    this.lanes = new LaneSet(this.followStore, apps, logger, config.stateCacheKeys);
     this.lanes.events.on('lane:added', (lane) => {
       this.streams?.watchLane(lane.name, lane.follower);
       if (this.background.length > 0) this.startVerifier(lane);
@@ -222,12 +222,15 @@ export class Replica {
         store: this.store,
         registry: this.registry,
         apps: this.apps,
-        approvals: (lane, version) => {
+        approvals: async (lane, version) => {
           const warm = this.lanes.get(lane)?.follower;
-          return warm?.loaded ? approvalsOf(warm.current, version).length : 0;
+          if (!warm?.loaded) return 0;
+          const state = warm.current;
+          return state.resolve(() => approvalsOf(state, version).length);
         },
         drainSelf: () => void this.stop(),
         handoverTimeoutMs: config.lease.ttlMs + 2_000,
+        readyWaitMs: 3 * config.heartbeatMs,
       });
     }
     this.balancer = new Balancer({
