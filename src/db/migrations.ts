@@ -188,7 +188,10 @@ const MIGRATIONS: readonly string[] = [
   // before keep version NULL: such a lane takes blocks without a version (replicas of the
   // previous build) until the first block with one, which sets it. A replica of the previous
   // build is then fenced like a stale leader (BT001). Receipts gain the app's result.
-  `ALTER TABLE baton_lanes ADD COLUMN version text, ADD COLUMN proposed_version text,
+  // The tables are locked first in the order a commit of the previous build takes them, so the
+  // migration waits for commits in flight instead of deadlocking with them.
+  `LOCK TABLE baton_blocks, baton_lanes, baton_txs, baton_state, baton_replicas IN ACCESS EXCLUSIVE MODE;
+   ALTER TABLE baton_lanes ADD COLUMN version text, ADD COLUMN proposed_version text,
      ADD COLUMN approvers text[] NOT NULL DEFAULT '{}', ADD COLUMN quorum integer NOT NULL DEFAULT 0;
    ALTER TABLE baton_blocks ADD COLUMN version text, ADD COLUMN upgrade text;
    CREATE INDEX baton_blocks_upgrades ON baton_blocks (lane, height) WHERE upgrade IS NOT NULL;

@@ -6,7 +6,7 @@ import { TypedEvents } from '../events.js';
 import { backoffMs, sleep } from '../time.js';
 import { SQLSTATE, isConnectionError, sqlState } from '../db/pool.js';
 import { blockHash, type BlockRecord } from './block.js';
-import { dueUpgrade, type UpgradePolicy } from './upgrades.js';
+import { approvalsKey, dueUpgrade, type UpgradePolicy } from './upgrades.js';
 import type { LaneFollower } from './follower.js';
 import type { LedgerStore, PendingTx } from './store.js';
 import type { Waker } from '../waker.js';
@@ -86,6 +86,8 @@ export function buildBlock(ctx: LeaderContext, pending: readonly PendingTx[]): B
   const overlay = base.overlay();
   const results = executeTxs({ app, policy: ctx.code, runner: ctx.runner }, overlay, pending, height, time);
   const upgrade = dueUpgrade(overlay, app.version, ctx.code);
+  // Approvals count for one proposal: a later proposal of the same version starts from none.
+  if (upgrade !== null && ctx.code.quorum > 0) overlay.set(approvalsKey(upgrade), []);
   const unhashed = {
     lane: ctx.lane,
     height,
