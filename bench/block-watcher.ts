@@ -47,3 +47,32 @@ export class BlockWatcher {
     await this.loop;
   }
 }
+
+/**
+ * Submit → commit latencies of sampled transactions (`[id, send time]`): waits up to 20 s until
+ * each sample that has a height in `db` has one whose block `watcher` has seen, stops the
+ * watcher, and returns, per sample it saw committed, that sighting minus the send time.
+ */
+export async function commitLatencies(
+  db: pg.Client,
+  watcher: BlockWatcher,
+  samples: ReadonlyArray<readonly [string, number]>,
+): Promise<number[]> {
+  const sampleIds = samples.map(([id]) => id);
+  const heights = new Map<string, number>();
+  const drainBy = Date.now() + 20_000;
+  while (Date.now() < drainBy) {
+    const { rows } = await db.query<{ id: string; height: string | null }>(
+      'SELECT id, height FROM baton_txs WHERE id = ANY($1::text[])',
+      [sampleIds],
+    );
+    for (const r of rows) if (r.height !== null) heights.set(r.id, Number(r.height));
+    if (heights.size >= rows.length && [...heights.values()].every((h) => watcher.seenAt.has(h))) break;
+    await sleep(100);
+  }
+  await watcher.stop();
+  return samples.flatMap(([id, at]) => {
+    const seen = watcher.seenAt.get(heights.get(id) ?? -1);
+    return seen === undefined ? [] : [seen - at];
+  });
+}

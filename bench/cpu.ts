@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
+import type { ReplicaProcess } from '../src/cluster/replica-process.js';
 
 export const OTHERS = 'other processes (not the benchmark)';
 
@@ -106,6 +107,26 @@ export class CpuMeter {
     }
     return out;
   }
+}
+
+/**
+ * A CpuMeter of each replica of a cluster (named `replica <id>`, `(leader)` after the leader of
+ * the measured lane) and of PostgreSQL with its backends.
+ */
+export function replicasCpuMeter(
+  replicas: readonly ReplicaProcess[],
+  leader: string,
+  postgresPid: number | undefined,
+): CpuMeter {
+  return new CpuMeter({
+    ...Object.fromEntries(
+      replicas.map((r) => [
+        `replica ${r.options.id}${r.options.id === leader ? ' (leader)' : ''}`,
+        () => (r.pid ? [r.pid] : []),
+      ]),
+    ),
+    postgres: () => withChildren(postgresPid),
+  });
 }
 
 function selfSeconds(): number {

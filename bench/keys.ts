@@ -2,6 +2,7 @@ import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:cryp
 import { isDeepStrictEqual } from 'node:util';
 import { signTx, type Envelope, type KeyPair, type SignedTx } from '../src/client/index.js';
 import { SignatureVerifier, publicKeyObject, type VerifierBackend } from '../src/ledger/keys.js';
+import { NOTES_APP, putIntent } from './app-modules.js';
 
 const SPKI_PREFIX_LENGTH = 12;
 const PKCS8_PREFIX_LENGTH = 16;
@@ -28,13 +29,22 @@ export function benchKeys(count: number): BenchKey[] {
   });
 }
 
+/** What a transaction asks its lane's app to do (the SDK's TxIntent without the nonce). */
+export interface Intent {
+  kind: string;
+  args: unknown;
+}
+
+/** The token app's `faucet {amount}`. */
+export const faucetIntent = (amount = 1): Intent => ({ kind: 'faucet', args: { amount } });
+
 /**
- * A signed `faucet {amount}` transaction, byte for byte what the SDK's signTx builds (checked by
+ * A signed transaction of any app's kind, byte for byte what the SDK's signTx builds (checked by
  * `assertSameAsSdk`), synchronous and with the private KeyObject kept, so that pre-signing tens of
  * thousands of transactions stays cheap whatever the SDK's signing path costs.
  */
-export function signFaucet(lane: string, key: BenchKey, nonce: string | number, amount = 1): SignedTx {
-  const body = JSON.stringify({ lane, from: key.publicKey, kind: 'faucet', args: { amount }, nonce });
+export function signIntent(lane: string, key: BenchKey, intent: Intent, nonce: string | number): SignedTx {
+  const body = JSON.stringify({ lane, from: key.publicKey, kind: intent.kind, args: intent.args, nonce });
   const bytes = Buffer.from(body, 'utf8');
   const envelope: Envelope = {
     body,
@@ -44,14 +54,28 @@ export function signFaucet(lane: string, key: BenchKey, nonce: string | number, 
   return { id: createHash('sha256').update(bytes).digest('hex'), envelope };
 }
 
-/** Fails when the bench's signer and the SDK disagree on a transaction's bytes, id or signature. */
+/** A signed `faucet {amount}` transaction (`signIntent`). */
+export function signFaucet(lane: string, key: BenchKey, nonce: string | number, amount = 1): SignedTx {
+  return signIntent(lane, key, faucetIntent(amount), nonce);
+}
+
+/**
+ * Fails when the bench's signer and the SDK disagree on a transaction's bytes, id or signature,
+ * for the token's `faucet` and the notes app's `put` (bench/app-modules.ts).
+ */
 export async function assertSameAsSdk(): Promise<void> {
   const [key] = benchKeys(1);
-  const ours = signFaucet('main', key!, 'same-as-sdk', 7);
-  // `await` accepts both a synchronous and a Promise-returning signTx.
-  const sdk = await signTx('main', { kind: 'faucet', args: { amount: 7 }, nonce: 'same-as-sdk' }, key!);
-  if (!isDeepStrictEqual(ours, sdk)) {
-    throw new Error(`the bench signer disagrees with the SDK: ${JSON.stringify({ ours, sdk })}`);
+  const cases: Array<[string, Intent]> = [
+    ['main', faucetIntent(7)],
+    [NOTES_APP, putIntent('same-as-sdk', 'text')],
+  ];
+  for (const [lane, intent] of cases) {
+    const ours = signIntent(lane, key!, intent, 'same-as-sdk');
+    // `await` accepts both a synchronous and a Promise-returning signTx.
+    const sdk = await signTx(lane, { ...intent, nonce: 'same-as-sdk' }, key!);
+    if (!isDeepStrictEqual(ours, sdk)) {
+      throw new Error(`the bench signer disagrees with the SDK: ${JSON.stringify({ ours, sdk })}`);
+    }
   }
 }
 

@@ -51,3 +51,34 @@ export function sumCounters(list: LoadCounters[]): LoadCounters {
   }
   return out;
 }
+
+/** The load threads' counters at a mark, and the committed count taken with them. */
+export interface LoadMark {
+  committed: number;
+  counters: LoadCounters;
+  /** performance.now() and Date.now() once both answered. */
+  at: number;
+  wall: number;
+}
+
+/**
+ * Mark `id` (0 opens the measured window, where the threads start keeping accept times; 1 closes
+ * it): every thread's counters and `committed()`, asked at the same moment.
+ */
+export async function markThreads(
+  threads: readonly LoadThread[],
+  id: number,
+  committed: () => Promise<number>,
+): Promise<LoadMark> {
+  for (const t of threads) t.send({ type: 'mark', id });
+  const [count, marks] = await Promise.all([
+    committed(),
+    Promise.all(threads.map((t) => t.next('mark', 10_000))),
+  ]);
+  return {
+    committed: count,
+    counters: sumCounters(marks.map((m) => m.counters)),
+    at: performance.now(),
+    wall: Date.now(),
+  };
+}

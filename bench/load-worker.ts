@@ -1,11 +1,20 @@
 /**
- * A load-generator thread for the throughput section: pre-signs its share of transactions
- * (before the measured window), then keeps `concurrency` HTTP/1.1 keep-alive POSTs in flight,
- * spread evenly over the replicas, until told to stop. Talks to the main thread by messages.
+ * A load-generator thread for the throughput and app-throughput sections: pre-signs its share of
+ * transactions (before the measured window), then keeps `concurrency` HTTP/1.1 keep-alive POSTs
+ * in flight, spread evenly over the replicas, until told to stop. Talks to the main thread by
+ * messages.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { putIntent } from './app-modules.js';
 import { KeepAliveConnection } from './http-client.js';
-import { benchKeys, signFaucet } from './keys.js';
+import { benchKeys, faucetIntent, signIntent, type Intent } from './keys.js';
+
+/**
+ * What the transactions ask: `faucet`, the token app's `faucet {amount: 1}`; `put`, the notes
+ * app's `put {key, text}` (bench/app-modules.ts), the i-th transaction of thread t writing key
+ * `w<t>-<i mod keys>` with the text `note <i>`.
+ */
+export type LoadKind = 'faucet' | 'put';
 
 export interface LoadWorkerData {
   index: number;
@@ -18,6 +27,7 @@ export interface LoadWorkerData {
   /** Every n-th transaction's id and send time is kept for submit-to-commit latency. */
   sampleEvery: number;
   runId: string;
+  kind: LoadKind;
 }
 
 export interface LoadCounters {
@@ -46,8 +56,11 @@ const signStarted = performance.now();
 const keys = benchKeys(data.keys);
 const ids: string[] = new Array<string>(data.count);
 const payloads: string[] = new Array<string>(data.count);
+const faucet = faucetIntent();
+const intent = (i: number): Intent =>
+  data.kind === 'faucet' ? faucet : putIntent(`w${data.index}-${i % data.keys}`, `note ${i}`);
 for (let i = 0; i < data.count; i++) {
-  const tx = signFaucet(data.lane, keys[i % keys.length]!, `${data.runId}-${data.index}-${i}`);
+  const tx = signIntent(data.lane, keys[i % keys.length]!, intent(i), `${data.runId}-${data.index}-${i}`);
   ids[i] = tx.id;
   payloads[i] = JSON.stringify(tx.envelope);
 }

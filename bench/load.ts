@@ -1,6 +1,6 @@
 import { BatonError, createClient, type SignedTx } from '../src/client/index.js';
 import { KeepAliveConnection } from './http-client.js';
-import { benchKeys, signFaucet, type BenchKey } from './keys.js';
+import { benchKeys, faucetIntent, signIntent, type BenchKey, type Intent } from './keys.js';
 
 export interface SteadyLoadOptions {
   urls: string[];
@@ -9,6 +9,8 @@ export interface SteadyLoadOptions {
   /** Submissions waiting for an answer at most; beyond it a tick's submissions are skipped (counted). */
   maxInFlight: number;
   keys: number;
+  /** What the seq-th transaction asks; defaults to the token's `faucet {amount: 1}`. */
+  intent?: (seq: number) => Intent;
   /** How one transaction is sent; defaults to the SDK over `urls` (with its retries). */
   send?: Sender;
 }
@@ -77,10 +79,12 @@ export interface LoadStats {
 
 const TICK_MS = 10;
 
+const FAUCET = faucetIntent();
+
 /**
- * A light, steady stream of signed faucet transactions through the SDK. Each submission starts
- * at the next replica in turn (so all replicas take intake) and moves on when one fails; retries
- * reuse the transaction id, so they are never applied twice.
+ * A light, steady stream of signed transactions (faucet unless `intent` says otherwise) through
+ * the SDK. Each submission starts at the next replica in turn (so all replicas take intake) and
+ * moves on when one fails; retries reuse the transaction id, so they are never applied twice.
  */
 export class SteadyLoad {
   private readonly keys: BenchKey[];
@@ -126,7 +130,13 @@ export class SteadyLoad {
   }
 
   private async submit(seq: number): Promise<void> {
-    const tx = signFaucet(this.options.lane, this.keys[seq % this.keys.length]!, `${this.runId}-${seq}`);
+    const { lane, intent } = this.options;
+    const tx = signIntent(
+      lane,
+      this.keys[seq % this.keys.length]!,
+      intent?.(seq) ?? FAUCET,
+      `${this.runId}-${seq}`,
+    );
     this.stats.submitted++;
     try {
       await (this.options.send ?? this.sendWithSdk)(tx, seq);

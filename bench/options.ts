@@ -6,10 +6,13 @@ export const SECTIONS = [
   'hang',
   'etcd3',
   'throughput',
+  'app-throughput',
   'streams',
   'rolling',
   'handover',
   'lanes',
+  'upgrade',
+  'start',
   'up',
 ] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -28,17 +31,25 @@ export const USAGE = `usage: npm run bench -- [${SECTIONS.join('|')} ...] [optio
   --replicas LIST   replica counts of the throughput section, comma-separated (default 1,3,5)
   --duration S      throughput window in seconds, per replica count (default 10; the raw INSERT baseline
                     uses the same); also the measured load window of the streams section, after 2 s
-                    of warm-up load whose blocks are timed apart
+                    of warm-up load whose blocks are timed apart, and of each lane of app-throughput
   --subscribers N   SDK block subscribers in the streams section (default 100)
-  --warmup S        load before each throughput window opens (default 5)
+  --warmup S        load before each throughput (and app-throughput) window opens (default 5)
   --lease-ttl MS    lane lease TTL of the Baton clusters (default 3000)
-  --rate R          light load during failovers, the streams and the rolling restarts, tx/s (default 200)
+  --rate R          light load during failovers, the streams, the rolling restarts and the upgrades,
+                    tx/s (default 200)
   --quiet-wait S    before each section, wait up to S seconds for other work on the machine to
                     settle (other processes under 0.15 cores over 1 s); 0 disables (default 20)
-  --concurrency C   HTTP requests in flight in the throughput section (default 96)
+  --concurrency C   HTTP requests in flight in the throughput and app-throughput sections (default 96)
   --handover-trials N  operator handovers, priority changes and replica joins measured (default 10 each)
   --lanes N         lanes of the lanes section (default 1000)
   --lane-trials N   SIGKILLs of a replica in the lanes section (default 5)
+  --upgrades N      app upgrades in the upgrade section, every replica running every version (default 10)
+  --upgrade-handover-trials N
+                    upgrades in the upgrade section whose leader lacks the new version, each a
+                    planned handover (default 1; 0 skips that cluster)
+  --start-sizes LIST  state keys of the start section's lanes, each with as many blocks, comma-separated
+                    (default 10000,100000,1000000); an empty lane is always measured as the baseline
+  --start-runs N    starts of a replica per size in the start section (default 2)
   --write-readme    put this run's table, date and machine into README.md, between the lines
                     <!-- bench:start --> and <!-- bench:end --> (skipped when a section failed)
   --keep            keep the temporary directory (replica and PostgreSQL logs) and print its path
@@ -57,6 +68,13 @@ function replicaCounts(value: string | undefined): number[] {
   const counts = value.split(',').map((v) => positiveInt(v.trim(), 'replicas', 0, 9));
   if (counts.length === 0) throw new Error('--replicas needs at least one count');
   return counts;
+}
+
+function startSizes(value: string | undefined): number[] {
+  if (value === undefined) return [10_000, 100_000, 1_000_000];
+  const sizes = value.split(',').map((v) => positiveInt(v.trim(), 'start-sizes', 0, 10_000_000));
+  if (sizes.length === 0) throw new Error('--start-sizes needs at least one size');
+  return sizes;
 }
 
 export type BenchOptions = ReturnType<typeof parseOptions>;
@@ -82,6 +100,10 @@ export function parseOptions(argv: string[]) {
       'handover-trials': { type: 'string' },
       lanes: { type: 'string' },
       'lane-trials': { type: 'string' },
+      upgrades: { type: 'string' },
+      'upgrade-handover-trials': { type: 'string' },
+      'start-sizes': { type: 'string' },
+      'start-runs': { type: 'string' },
       'write-readme': { type: 'boolean' },
       keep: { type: 'boolean' },
       profile: { type: 'boolean' },
@@ -117,6 +139,13 @@ export function parseOptions(argv: string[]) {
     handoverTrials: positiveInt(values['handover-trials'], 'handover-trials', 10, 100),
     lanes: positiveInt(values.lanes, 'lanes', 1000, 10_000),
     laneTrials: positiveInt(values['lane-trials'], 'lane-trials', 5, 100),
+    upgrades: positiveInt(values.upgrades, 'upgrades', 10, 100),
+    upgradeHandoverTrials:
+      values['upgrade-handover-trials'] === '0'
+        ? 0
+        : positiveInt(values['upgrade-handover-trials'], 'upgrade-handover-trials', 1, 20),
+    startSizes: startSizes(values['start-sizes']),
+    startRuns: positiveInt(values['start-runs'], 'start-runs', 2, 10),
     writeReadme: values['write-readme'] === true,
     keep: values.keep === true,
     profile: values.profile === true,

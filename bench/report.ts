@@ -14,6 +14,9 @@ import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
 import type { LanesResult } from './lanes.js';
 import type { HandoverResult } from './handover.js';
+import type { UpgradeResult } from './upgrade.js';
+import type { StartResult } from './start.js';
+import type { AppThroughputResult } from './app-throughput.js';
 
 export interface BenchResults {
   date: string;
@@ -52,6 +55,9 @@ export interface BenchResults {
   up?: UpResult;
   lanes?: LanesResult;
   handover?: HandoverResult;
+  upgrade?: UpgradeResult;
+  start?: StartResult;
+  appThroughput?: AppThroughputResult;
   errors: Record<string, string>;
 }
 
@@ -114,6 +120,16 @@ function contention(r: BenchResults): string[] {
       `throughput (${t.options.replicas} replica${t.options.replicas === 1 ? '' : 's'})`,
       t.cpu[OTHERS],
     ]),
+    ['upgrade (in place)', r.upgrade?.inPlace.otherCpu],
+    ['upgrade (handover)', r.upgrade?.handover?.otherCpu],
+    [
+      'start',
+      r.start
+        ? Math.max(...[r.start.baseline, ...r.start.sizes].flatMap((x) => x.runs.map((y) => y.otherCpu)))
+        : undefined,
+    ],
+    ['app throughput (token)', r.appThroughput?.token.cpu[OTHERS]],
+    ['app throughput (notes)', r.appThroughput?.app.cpu[OTHERS]],
     ['etcd3', r.etcd3?.otherCpu?.mean],
   ];
   const measured = seen.filter((x): x is [string, number] => x[1] !== undefined);

@@ -10,6 +10,7 @@ import type { StreamsResult } from './streams.js';
 import type { ThroughputResult } from './throughput.js';
 import type { UpResult } from './up.js';
 import { handoverRows, lanesRows } from './rows-placement.js';
+import { appThroughputRows, startRows, upgradeRows } from './rows-apps.js';
 
 const replicaCpu = (t: ThroughputResult): number =>
   Object.entries(t.cpu).reduce((sum, [k, v]) => (k.startsWith('replica ') ? sum + v : sum), 0);
@@ -216,11 +217,14 @@ export function buildRows(r: BenchResults): Row[] {
   const rows: Row[] = [];
   rows.push(...failoverRows(r));
   rows.push(...throughputRows(r.throughput ?? [], r.rawInsert));
+  if (r.appThroughput) rows.push(...appThroughputRows(r.appThroughput, r));
   if (r.streams) rows.push(...streamsRows(r.streams));
   if (r.rolling) rows.push(...rollingRows(r.rolling));
   if (r.up) rows.push(...upRows(r.up, r.postgresStartMs));
   if (r.lanes) rows.push(...lanesRows(r.lanes));
   if (r.handover) rows.push(...handoverRows(r.handover));
+  if (r.upgrade) rows.push(...upgradeRows(r.upgrade));
+  if (r.start) rows.push(...startRows(r.start));
   for (const [section, message] of Object.entries(r.errors)) {
     rows.push(row(section, 'FAILED', message.split('\n')[0]!.slice(0, 200), '', '', 'MISSES'));
   }

@@ -1,9 +1,11 @@
 /**
  * Baton benchmarks: failover after a SIGTERMed, killed or hung leader beside the etcd3 library's
  * election recipe on a real etcd, committed throughput with 1, 3 and 5 replicas beside the raw
- * INSERT rate of the same PostgreSQL, streams, rolling restarts and `baton up` start time, in one
- * table. Everything runs on 127.0.0.1, is bounded in count and time, and every process started is
- * ended, also on failure or Ctrl-C. Usage: bench/options.ts (or `npm run bench -- --help`).
+ * INSERT rate of the same PostgreSQL (and on a user app's lane beside the token lane), streams,
+ * rolling restarts, app upgrades, a replica's start against large lanes and `baton up` start
+ * time, in one table. Everything runs on 127.0.0.1, is bounded in count and time, and every
+ * process started is ended, also on failure or Ctrl-C. Usage: bench/options.ts (or
+ * `npm run bench -- --help`).
  */
 import { join } from 'node:path';
 import { rawInsertBaseline } from './baseline-insert.js';
@@ -27,6 +29,9 @@ import { throughputSection } from './throughput.js';
 import { upSection } from './up.js';
 import { lanesSection } from './lanes.js';
 import { handoverSection } from './handover.js';
+import { upgradeSection } from './upgrade.js';
+import { startSection } from './start.js';
+import { appThroughputSection } from './app-throughput.js';
 
 /** CPU used by processes outside the benchmark over the next second, in cores. */
 async function othersOverOneSecond(): Promise<number> {
@@ -119,6 +124,16 @@ async function failoverSections(
   }
 }
 
+/** The load threads of the throughput and app-throughput sections (bench/load-worker.ts). */
+const SATURATING_LOAD = {
+  workers: 2,
+  // Pre-signed for 10,000 tx/s over warm-up and window: 3 replicas pass 7,000 tx/s on a quiet
+  // 2-core machine, and must not run out of transactions inside the window.
+  presignRate: 10_000,
+  keysPerWorker: 1000,
+  sampleEvery: 50,
+};
+
 /** The raw INSERT ceiling, then Baton's committed rate with each replica count in turn. */
 async function throughputSections(
   env: BenchEnv,
@@ -145,10 +160,7 @@ async function throughputSections(
         leaseTtlMs: opts.leaseTtlMs,
         lane: 'main',
         concurrency: opts.concurrency,
-        workers: 2,
-        presignRate: 6000,
-        keysPerWorker: 1000,
-        sampleEvery: 50,
+        ...SATURATING_LOAD,
         ...(opts.profile ? { profileDir: join(env.dir, 'profiles', String(replicas)) } : {}),
       });
       results.throughput!.push(run);
@@ -172,6 +184,19 @@ async function postgresSections(
       await failoverSections(env, cleanups, opts, results);
     }
     if (opts.sections.has('throughput')) await throughputSections(env, cleanups, opts, results);
+    if (opts.sections.has('app-throughput')) {
+      await waitQuiet('app-throughput', opts.quietWaitS);
+      await attempt(results, 'app-throughput', async () => {
+        results.appThroughput = await appThroughputSection(env, cleanups, {
+          durationS: opts.durationS,
+          warmupS: opts.warmupS,
+          replicas: 3,
+          leaseTtlMs: opts.leaseTtlMs,
+          concurrency: opts.concurrency,
+          ...SATURATING_LOAD,
+        });
+      });
+    }
     if (opts.sections.has('streams')) {
       await waitQuiet('streams', opts.quietWaitS);
       await attempt(results, 'streams', async () => {
@@ -218,6 +243,24 @@ async function postgresSections(
         });
       });
     }
+    if (opts.sections.has('upgrade')) {
+      await waitQuiet('upgrade', opts.quietWaitS);
+      await attempt(results, 'upgrade', async () => {
+        results.upgrade = await upgradeSection(env, cleanups, {
+          upgrades: opts.upgrades,
+          handoverTrials: opts.upgradeHandoverTrials,
+          leaseTtlMs: opts.leaseTtlMs,
+          ratePerSec: opts.rate,
+          settleMs: 1_500,
+        });
+      });
+    }
+    if (opts.sections.has('start')) {
+      await waitQuiet('start', opts.quietWaitS);
+      await attempt(results, 'start', async () => {
+        results.start = await startSection(env, cleanups, { sizes: opts.startSizes, runs: opts.startRuns });
+      });
+    }
   } catch (error) {
     failed = true;
     throw error;
@@ -261,6 +304,9 @@ async function main(): Promise<number> {
       'rolling',
       'handover',
       'lanes',
+      'app-throughput',
+      'upgrade',
+      'start',
     ].some((s) => opts.sections.has(s as Section));
     if (needsPostgres) await postgresSections(cleanups, cliPath, opts, results);
     if (opts.sections.has('up')) {

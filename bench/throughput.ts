@@ -3,11 +3,11 @@ import pg from 'pg';
 import { sleep } from '../src/time.js';
 import type { Cleanups } from './cleanups.js';
 import { BenchCluster } from './cluster.js';
-import { CpuMeter, withChildren, type CpuUse } from './cpu.js';
+import { replicasCpuMeter, type CpuUse } from './cpu.js';
 import type { BenchEnv } from './env.js';
-import { BlockWatcher } from './block-watcher.js';
+import { BlockWatcher, commitLatencies } from './block-watcher.js';
 import { cryptoCosts, type CryptoCosts } from './keys.js';
-import { LoadThread, sumCounters } from './load-thread.js';
+import { LoadThread, markThreads, sumCounters } from './load-thread.js';
 import type { LoadWorkerData } from './load-worker.js';
 import { summarizeProfiles, type ProfileSummary } from './profile.js';
 import { Progress } from './progress.js';
@@ -106,6 +106,7 @@ export async function throughputSection(
         keys: options.keysPerWorker,
         sampleEvery: options.sampleEvery,
         runId,
+        kind: 'faucet',
       };
       threads.push(new LoadThread(new Worker(new URL('./load-worker.js', import.meta.url), { workerData })));
     }
@@ -113,34 +114,14 @@ export async function throughputSection(
     const signMs = Math.max(...ready.map((r) => r.signMs));
     const leader = await cluster.waitLeader();
 
-    const cpu = new CpuMeter({
-      ...Object.fromEntries(
-        cluster.local.replicas.map((r) => [
-          `replica ${r.options.id}${r.options.id === leader ? ' (leader)' : ''}`,
-          () => (r.pid ? [r.pid] : []),
-        ]),
-      ),
-      postgres: () => withChildren(env.postgresPid),
-    });
+    const cpu = replicasCpuMeter(cluster.local.replicas, leader, env.postgresPid);
     const watcher = new BlockWatcher(statsDb, options.lane);
     watcher.start();
     for (const t of threads) t.send({ type: 'go' });
     progress.update(`warming up for ${options.warmupS} s`);
     await sleep(options.warmupS * 1000);
 
-    const mark = async (id: number) => {
-      for (const t of threads) t.send({ type: 'mark', id });
-      const [committed, counters] = await Promise.all([
-        committedCount(db),
-        Promise.all(threads.map((t) => t.next('mark', 10_000))),
-      ]);
-      return {
-        committed,
-        counters: sumCounters(counters.map((m) => m.counters)),
-        at: performance.now(),
-        wall: Date.now(),
-      };
-    };
+    const mark = (id: number) => markThreads(threads, id, () => committedCount(db));
     const m0 = await mark(0);
     cpu.start();
     const windowEnd = m0.at + options.durationS * 1000;
@@ -159,23 +140,7 @@ export async function throughputSection(
 
     progress.update('waiting for the sampled transactions to commit');
     const samples = finals.flatMap((f) => f.samples).filter(([, at]) => at >= m0.wall && at <= m1.wall);
-    const sampleIds = samples.map(([id]) => id);
-    const heights = new Map<string, number>();
-    const drainBy = Date.now() + 20_000;
-    while (Date.now() < drainBy) {
-      const { rows } = await db.query<{ id: string; height: string | null }>(
-        'SELECT id, height FROM baton_txs WHERE id = ANY($1::text[])',
-        [sampleIds],
-      );
-      for (const r of rows) if (r.height !== null) heights.set(r.id, Number(r.height));
-      if (heights.size >= rows.length && [...heights.values()].every((h) => watcher.seenAt.has(h))) break;
-      await sleep(100);
-    }
-    await watcher.stop();
-    const latencies = samples.flatMap(([id, at]) => {
-      const seen = watcher.seenAt.get(heights.get(id) ?? -1);
-      return seen === undefined ? [] : [seen - at];
-    });
+    const latencies = await commitLatencies(db, watcher, samples);
 
     const { rows: blockRows } = await db.query<{ n: string; mean: string | null; max: string | null }>(
       `SELECT count(*) AS n, avg(cardinality(tx_ids)) AS mean, max(cardinality(tx_ids)) AS max
