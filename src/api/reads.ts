@@ -26,14 +26,7 @@ export async function readAtTip<T>(ctx: ApiContext, lane: Lane, read: (state: La
       });
   }
   const state = follower.current;
-  try {
-    return await state.resolve(() => read(state));
-  } catch (error) {
-    // A key written by a block this replica has not applied yet, and it did not arrive in time.
-    if ((error as { name?: string }).name === 'TimeoutError')
-      throw new BatonError('unavailable', `this replica's copy of lane ${lane.name} is behind; retry`);
-    throw error;
-  }
+  return state.resolve(() => read(state));
 }
 
 /** Runs the app's named query for the lane; coded errors for what can go wrong. */

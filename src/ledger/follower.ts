@@ -1,3 +1,4 @@
+import { BatonError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TypedEvents } from '../events.js';
 import { blockHash, type BlockRecord } from './block.js';
@@ -61,11 +62,21 @@ export class LaneFollower {
     });
   }
 
-  /** Resolves once block `height` is applied here (fetching it if need be); rejects after a while. */
+  /**
+   * Resolves once block `height` is applied here (fetching it if need be); after a while rejects
+   * with `unavailable` (a read then answers 503, a leader retries).
+   */
   async reach(height: number): Promise<void> {
     if (this.height >= height) return;
     this.requestCatchUp();
-    await this.events.waitFor('block', () => this.height >= height, AbortSignal.timeout(REACH_TIMEOUT_MS));
+    await this.events
+      .waitFor('block', () => this.height >= height, AbortSignal.timeout(REACH_TIMEOUT_MS))
+      .catch(() => {
+        throw new BatonError(
+          'unavailable',
+          `block ${height} of lane ${this.lane} was not applied here within ${REACH_TIMEOUT_MS} ms`,
+        );
+      });
   }
 
   /** Applies a block this replica knows was committed (its own, or one it fetched). */
