@@ -13,6 +13,8 @@ export interface ReplicaMetrics {
   electorQueries: ElectorQueryCounts;
   /** Null unless the replica verifies blocks (--verify-blocks). */
   verification: VerificationCounts | null;
+  /** Each lane's state in memory: keys held, and whether that is every key of the lane. */
+  laneState: Array<{ lane: string; keys: number; whole: boolean }>;
 }
 
 /** Prometheus text exposition (version 0.0.4) of one replica's metrics. */
@@ -51,6 +53,18 @@ export function metricsText(m: ReplicaMetrics): string {
       `,kind="${kind}"`,
       m.electorQueries[kind],
     ]),
+  );
+  metric(
+    'baton_lane_state_keys',
+    'gauge',
+    'State keys of a lane held in memory (--state-cache-keys bounds them).',
+    m.laneState.map((l): [string, number] => [`,lane="${l.lane}"`, l.keys]),
+  );
+  metric(
+    'baton_lane_state_whole',
+    'gauge',
+    'Whether the memory holds every key of the lane (1) or reads the others through (0).',
+    m.laneState.map((l): [string, number] => [`,lane="${l.lane}"`, l.whole ? 1 : 0]),
   );
   if (m.verification) {
     const v = m.verification;

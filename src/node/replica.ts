@@ -458,6 +458,13 @@ export class Replica {
       txsCommitted: this.committed.txs,
       verification: this.config.verifyBlocks ? this.verification : null,
       electorQueries: this.elector.queryCounts(),
+      laneState: [...this.lanes.values()]
+        .filter((l) => l.follower.loaded)
+        .map((l) => ({
+          lane: l.name,
+          keys: l.follower.current.cachedKeys,
+          whole: l.follower.current.holdsEveryKey,
+        })),
     });
   }
 
