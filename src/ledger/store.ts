@@ -9,6 +9,11 @@ import {
 } from './block.js';
 import type { VerifiedTx } from './envelope.js';
 import { GENESIS_PARENT } from '../db/migrations.js';
+import { blockNotice } from './block-notice.js';
+import { versionSpans, type VersionSpan } from './version-spans.js';
+
+export { blockFromNotice, blockNotice } from './block-notice.js';
+export type { VersionSpan } from './version-spans.js';
 
 export interface LaneRow {
   lane: string;
@@ -23,13 +28,6 @@ export interface LaneRow {
   approvers: string[];
   /** … and how many of them. */
   quorum: number;
-}
-
-/** A stretch of a lane's chain produced by one app version. */
-export interface VersionSpan {
-  version: string | null;
-  firstHeight: number;
-  lastHeight: number;
 }
 
 /** New lanes start on `version`; an upgrade of a lane with approvers needs `quorum` of them. */
@@ -97,39 +95,6 @@ function toBlock(row: BlockRow): BlockRecord {
     version: row.version,
     ...(row.upgrade !== null ? { upgrade: row.upgrade } : {}),
   };
-}
-
-/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
-const MAX_NOTICE_BYTES = 7900;
-
-/** The block as JSON for the baton_block_data notification, or null when it is too large to send. */
-export function blockNotice(block: BlockRecord): string | null {
-  // Its ids alone (64 characters, quoted, comma) put most blocks under load over the limit:
-  // serialising those only to drop them would cost every commit of a busy lane.
-  if (block.txs.length * 67 > MAX_NOTICE_BYTES) return null;
-  const notice = JSON.stringify(block);
-  return Buffer.byteLength(notice) <= MAX_NOTICE_BYTES ? notice : null;
-}
-
-/** A block from a baton_block_data notification, or null when the payload is not block-shaped. */
-export function blockFromNotice(payload: string): BlockRecord | null {
-  try {
-    const b = JSON.parse(payload) as BlockRecord;
-    const shaped =
-      typeof b.lane === 'string' &&
-      Number.isSafeInteger(b.height) &&
-      typeof b.hash === 'string' &&
-      typeof b.parentHash === 'string' &&
-      Array.isArray(b.txs) &&
-      Array.isArray(b.results) &&
-      Array.isArray(b.changes) &&
-      (b.version === undefined || b.version === null || typeof b.version === 'string');
-    if (!shaped) return null;
-    b.version ??= null; // a replica of the previous build sends no version
-    return b;
-  } catch {
-    return null;
-  }
 }
 
 const CLAIM_TERMS = `
@@ -278,23 +243,9 @@ export class LedgerStore {
        ORDER BY height`,
       [lane],
     );
-    if (rows.length === 0) return [];
-    const tip = Number(rows[rows.length - 1]!.height);
-    // Where each version begins: at a block of that version, or right after a switch to it.
-    const starts = new Map<number, string | null>();
-    for (const r of rows) {
-      const height = Number(r.height);
-      if (!starts.has(height)) starts.set(height, r.version);
-      if (r.upgrade !== null && height < tip) starts.set(height + 1, r.upgrade);
-    }
-    const spans: VersionSpan[] = [];
-    for (const [height, version] of [...starts].sort(([a], [b]) => a - b)) {
-      const last = spans[spans.length - 1];
-      if (last?.version === version) continue;
-      if (last) last.lastHeight = height - 1;
-      spans.push({ version, firstHeight: height, lastHeight: tip });
-    }
-    return spans;
+    return versionSpans(
+      rows.map((r) => ({ height: Number(r.height), version: r.version, upgrade: r.upgrade })),
+    );
   }
 
   /** Stores verified transactions durably; returns the ids that were new (the rest were known). */
