@@ -1,5 +1,5 @@
 import { GENESIS_PARENT } from '../db/migrations.js';
-import { FAUCET_MAX } from '../apps/token.js';
+import { FAUCET_MAX, tokenApp } from '../apps/token.js';
 import type { LedgerSnapshot, TxBody } from './ledger.js';
 import type { Violation } from './violations.js';
 
@@ -45,6 +45,11 @@ export class TokenModel {
     }
     return false;
   }
+}
+
+/** Whether the token model applies to the lane: its app is token, or unknown (a snapshot that does not say). */
+export function isTokenLane(snapshot: LedgerSnapshot): boolean {
+  return snapshot.app === undefined || snapshot.app === tokenApp.name;
 }
 
 /**
@@ -138,7 +143,7 @@ export function checkSnapshot(
   }
 
   // The rest is the token app's model: other apps get the app-independent checks above.
-  if (snapshot.app !== undefined && snapshot.app !== 'token') return out;
+  if (!isTokenLane(snapshot)) return out;
 
   // Model replay in block order: results and balances must match.
   const model = new TokenModel();

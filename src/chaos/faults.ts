@@ -223,13 +223,13 @@ export async function waitRecovered(
 }
 
 /** Polls `check` every 100 ms until it is true; false when `timeoutMs` passes or `signal` aborts first. */
-async function pollUntil(
+export async function pollUntil(
   check: () => Promise<boolean>,
   timeoutMs: number,
-  signal: AbortSignal,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (!signal.aborted && Date.now() < deadline) {
+  while (!signal?.aborted && Date.now() < deadline) {
     if (await check()) return true;
     await sleep(100, signal);
   }

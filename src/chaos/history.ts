@@ -1,7 +1,10 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 
-/** What the workload asked for. `resubmit` repeats an earlier envelope; `forged` is badly signed. */
-export type OpKind = 'faucet' | 'transfer' | 'resubmit' | 'forged';
+/**
+ * What the workload asked for: `faucet` and `transfer` on token lanes, `app` (the `--app-tx`
+ * intent) on lanes of other apps; `resubmit` repeats an earlier envelope; `forged` is badly signed.
+ */
+export type OpKind = 'faucet' | 'transfer' | 'app' | 'resubmit' | 'forged';
 
 /**
  * - ok: the cluster answered 2xx (the transaction is acknowledged: durable, eventually in one block);
@@ -20,7 +23,10 @@ export interface Op {
   kind: OpKind;
   /** The signer's account (hex public key). */
   from: string;
-  args: { amount: number; to?: string };
+  /** A token operation's amount and recipient, or an app intent's args. */
+  args: { amount: number; to?: string } | Record<string, unknown>;
+  /** On an app lane: the kind of the app intent (sent, repeated or forged). */
+  intent?: string;
   /** Milliseconds since the run began. */
   invokedAt: number;
   completedAt: number;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { SUPPLY_KEY } from '../apps/token.js';
+import { SUPPLY_KEY, tokenApp } from '../apps/token.js';
 
 /** A block with what the checker needs; `time` in epoch milliseconds. */
 export interface LedgerBlock {
@@ -20,17 +20,17 @@ export interface Receipt {
   ok: boolean;
 }
 
-/** What a transaction asked for (the parts the token model needs). */
+/** What a transaction asked for (of any app; the token model reads `amount` and `to`). */
 export interface TxBody {
   from: string;
   kind: string;
-  args: { amount?: unknown; to?: unknown };
+  args: Record<string, unknown>;
 }
 
 /** One lane as one source saw it: the database, or a replica through its HTTP API. */
 export interface LedgerSnapshot {
   lane: string;
-  /** The lane's app (database only): the token model applies to token lanes alone. */
+  /** The lane's app: the token model applies to token lanes alone. */
   app?: string;
   source: string;
   blocks: LedgerBlock[];
@@ -38,7 +38,7 @@ export interface LedgerSnapshot {
   receipts?: Map<string, Receipt>;
   /** Bodies of committed transactions (database only). */
   bodies?: Map<string, TxBody>;
-  /** Account balances: every account of the lane when `allAccounts`, else the ones asked for. */
+  /** Account balances: every account of the lane when `allAccounts`, else the ones asked for (none on other apps' lanes). */
   balances: Map<string, number>;
   allAccounts: boolean;
   /** The token app's supply counter (database only). */
@@ -151,7 +151,10 @@ async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
   return (await res.json()) as T;
 }
 
-/** One lane as a replica serves it over HTTP: its blocks up to `upTo` and the given accounts' balances. */
+/**
+ * One lane as a replica serves it over HTTP: its app, its blocks up to `upTo` and, on a token
+ * lane, the given accounts' balances.
+ */
 export async function loadReplicaLedger(
   replica: { id: string; url: string },
   lane: string,
@@ -160,6 +163,7 @@ export async function loadReplicaLedger(
   signal?: AbortSignal,
 ): Promise<LedgerSnapshot> {
   const base = `${replica.url.replace(/\/+$/, '')}/v1/lanes/${encodeURIComponent(lane)}`;
+  const { app } = await getJson<{ app: string }>(base, signal);
   const blocks: LedgerBlock[] = [];
   for (let from = 1; from <= upTo;) {
     const limit = Math.min(1_000, upTo - from + 1);
@@ -171,9 +175,9 @@ export async function loadReplicaLedger(
     from += page.blocks.length;
   }
   const balances = new Map<string, number>();
-  for (const account of accounts) {
+  for (const account of app === tokenApp.name ? accounts : []) {
     const { balance } = await getJson<{ balance: number }>(`${base}/accounts/${account}`, signal);
     balances.set(account.toLowerCase(), balance);
   }
-  return { lane, source: replica.id, blocks, balances, allAccounts: false };
+  return { lane, app, source: replica.id, blocks, balances, allAccounts: false };
 }

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FaultEvent } from './faults.js';
 import type { Op, OpKind, Outcome, StreamRecord } from './history.js';
+import { isTokenLane } from './check-ledger.js';
 import type { LedgerSnapshot } from './ledger.js';
 import { FAULT_KINDS, type FaultKind } from './schedule.js';
 import { buildTimeline, type LeaderSample, type Timeline } from './timeline.js';
@@ -39,6 +40,10 @@ export interface ChaosReport {
   streams: Array<{ subscriber: string; lane: string; after: number; received: number; last: number }>;
   lanes: Array<{
     lane: string;
+    /** The lane's app: the token model and balances are checked on token lanes only. */
+    app: string;
+    /** The lane's operations by outcome, and how many of them are in a block. */
+    ops: Record<Outcome, number> & { committed: number };
     height: number;
     txs: number;
     terms: number;
@@ -88,7 +93,15 @@ function reproduceCommand(o: ChaosOptions): string {
   if (o.attach) parts.push(`--url ${o.attach.urls.join(',')}`);
   else parts.push(`--replicas ${o.replicas}`, `--lanes ${o.lanes.join(',')}`);
   if (o.faults.length !== FAULT_KINDS.length) parts.push(`--faults ${o.faults.join(',')}`);
+  for (const spec of o.appModules ?? []) parts.push(`--app ${shellWord(spec)}`);
+  for (const l of o.appLanes ?? []) parts.push(`--app-lane ${shellWord(`${l.lane}=${l.app}`)}`);
+  if (o.appLanes?.length && o.appTx) parts.push(`--app-tx ${shellWord(JSON.stringify(o.appTx))}`);
   return parts.join(' ');
+}
+
+/** `word` as one word of a POSIX shell command line. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 export function buildReport(input: ReportInput): ChaosReport {
@@ -147,8 +160,9 @@ export function buildReport(input: ReportInput): ChaosReport {
       received: s.blocks.length,
       last: s.blocks.at(-1)?.height ?? s.after,
     })),
-    lanes: timeline.lanes.map((l) => ({
+    lanes: timeline.lanes.map((l, i) => ({
       lane: l.lane,
+      ...laneOps(input.ledgers[i]!, input.ops),
       height: l.height,
       txs: l.txs,
       terms: l.segments.length,
@@ -159,6 +173,20 @@ export function buildReport(input: ReportInput): ChaosReport {
     logs: input.dataDir ? join(input.dataDir, 'logs') : null,
     warnings: warnings(options, timeline, input.faults),
   };
+}
+
+/** A lane's app, and its operations by outcome and committed. */
+function laneOps(
+  ledger: LedgerSnapshot,
+  ops: readonly Op[],
+): Pick<ChaosReport['lanes'][number], 'app' | 'ops'> {
+  const committed = new Set(ledger.blocks.flatMap((b) => b.txs));
+  const counts = { ok: 0, failed: 0, unknown: 0, committed: 0 };
+  for (const op of ops.filter((o) => o.lane === ledger.lane)) {
+    counts[op.outcome]++;
+    if (committed.has(op.id)) counts.committed++;
+  }
+  return { app: isTokenLane(ledger) ? 'token' : ledger.app!, ops: counts };
 }
 
 /** Gaps and recoveries far beyond the design's targets (failover within a lease TTL, database back within 5 s). */
@@ -209,7 +237,7 @@ export function reportMarkdown(r: ChaosReport): string {
     '## Verdict',
     '',
     r.violations.length === 0
-      ? 'No invariant was violated: no fork, gap or block under a fenced term; every acknowledged transaction committed exactly once; state equals a replay of the committed transactions; supply conserved; every stream gapless and without repeats; every replica agrees with the database.'
+      ? 'No invariant was violated: no fork, gap or block under a fenced term; every acknowledged transaction committed exactly once and no refused one committed; on token lanes, state equals a replay of the committed transactions and supply is conserved; every stream gapless and without repeats; every replica agrees with the database.'
       : r.violations.map((v) => `- **${describeViolation(v)}**`).join('\n'),
     '',
     ...(r.warnings.length > 0 ? ['## Warnings', '', ...r.warnings.map((w) => `- ${w}`), ''] : []),
@@ -241,14 +269,36 @@ export function reportMarkdown(r: ChaosReport): string {
     '',
     `${r.ops.total} operations: ${r.ops.outcomes.ok} ok, ${r.ops.outcomes.failed} failed, ${r.ops.outcomes.unknown} unknown. ` +
       `Latency of ok submissions p50 ${r.ops.latencyMs.p50} ms, p99 ${r.ops.latencyMs.p99} ms, max ${r.ops.latencyMs.max} ms. ` +
-      '(`forged` operations are badly signed on purpose and must fail; `resubmit` repeats an earlier envelope and must be recognised.)',
+      '(`app` operations send the `--app-tx` intent on app lanes; `forged` operations are badly signed on purpose and must fail; `resubmit` repeats an earlier envelope and must be recognised.)',
     '',
     '## Lanes and failovers',
     '',
     table(
-      ['lane', 'height', 'transactions', 'terms', 'failovers', 'longest gap without blocks'],
-      r.lanes.map((l) => [l.lane, l.height, l.txs, l.terms, l.failovers.length, `${l.maxFailoverGapMs} ms`]),
+      [
+        'lane',
+        'app',
+        'operations ok / failed / unknown',
+        'in a block',
+        'height',
+        'transactions',
+        'terms',
+        'failovers',
+        'longest gap without blocks',
+      ],
+      r.lanes.map((l) => [
+        l.lane,
+        l.app,
+        `${l.ops.ok} / ${l.ops.failed} / ${l.ops.unknown}`,
+        l.ops.committed,
+        l.height,
+        l.txs,
+        l.terms,
+        l.failovers.length,
+        `${l.maxFailoverGapMs} ms`,
+      ]),
     ),
+    '',
+    'The token model (a replay of balances and results) and the supply are checked on token lanes; every other check on every lane.',
     '',
     table(
       ['lane', 'at', 'from', 'to', 'gap', 'fault'],

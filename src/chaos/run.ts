@@ -8,7 +8,8 @@ import { History } from './history.js';
 import { Random } from './random.js';
 import { Schedule, type FaultKind } from './schedule.js';
 import { StreamWatch } from './streams.js';
-import { attachTarget, possibleFaults, startLocalTarget, type OwnedTarget } from './target.js';
+import type { AppIntent } from './app-intent.js';
+import { attachTarget, possibleFaults, startLocalTarget, type AppLane, type OwnedTarget } from './target.js';
 import { capViolations, type Violation } from './violations.js';
 import { Workload } from './workload.js';
 import { finalViews, settle } from './settle.js';
@@ -18,7 +19,14 @@ export interface ChaosOptions {
   seed: number;
   durationMs: number;
   replicas: number;
+  /** Token lanes of the local cluster. */
   lanes: string[];
+  /** Users' app modules every replica of the local cluster loads (absolute paths or package names). */
+  appModules?: string[];
+  /** Lanes of those apps, created once the local cluster is up. */
+  appLanes?: AppLane[];
+  /** The intent the workload sends on the app lanes ("{n}" and "{client}" filled in); needed with `appLanes`. */
+  appTx?: AppIntent;
   faults: FaultKind[];
   /** Mean quiet time between faults. */
   faultEveryMs: number;
@@ -63,6 +71,7 @@ export async function runChaos(
   progress: ChaosProgress,
   signal: AbortSignal,
 ): Promise<ChaosReport> {
+  if (options.appLanes?.length && !options.appTx) throw new Error('app lanes need an intent to send (appTx)');
   const outDir = resolve(options.outDir);
   await mkdir(outDir, { recursive: true });
   const rng = new Random(options.seed);
@@ -84,6 +93,8 @@ export async function runChaos(
       replicas: options.replicas,
       lanes: options.lanes,
       leaseTtlMs: options.leaseTtlMs,
+      ...(options.appModules ? { appModules: options.appModules } : {}),
+      ...(options.appLanes ? { appLanes: options.appLanes } : {}),
       now,
       ...(options.entry ? { entry: options.entry } : {}),
     });
@@ -103,6 +114,9 @@ export async function runChaos(
     ratePerSec: options.ratePerSec,
     rng: rng.fork('workload'),
     history,
+    ...(options.appLanes?.length && options.appTx
+      ? { app: { lanes: options.appLanes.map((l) => l.lane), intent: options.appTx } }
+      : {}),
   });
   const streams = new StreamWatch({
     endpoints: target.endpoints,

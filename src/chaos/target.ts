@@ -1,8 +1,10 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterView } from '../api/context.js';
+import { AdminClient } from '../cli/admin-client.js';
+import { createClient } from '../client/index.js';
 import { LocalCluster } from '../cluster/local.js';
-import type { ChaosTarget } from './faults.js';
+import { pollUntil, type ChaosTarget } from './faults.js';
 import { NEEDS, type Capability, type FaultKind } from './schedule.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -19,11 +21,22 @@ export interface OwnedTarget extends ChaosTarget {
   close(hard?: boolean): Promise<void>;
 }
 
+/** A lane of a user's app (`--app-lane LANE=APP`). */
+export interface AppLane {
+  lane: string;
+  app: string;
+}
+
 export interface LocalTargetOptions {
   dataDir: string;
   replicas: number;
+  /** Token lanes, from the start. */
   lanes: string[];
   leaseTtlMs: number;
+  /** App modules every replica loads (`baton node --app`). */
+  appModules?: string[];
+  /** Lanes of those apps, created through the admin API once the replicas are ready. */
+  appLanes?: AppLane[];
   /** How replica processes run the CLI (default: the way this process runs it). */
   entry?: string[];
   now(): number;
@@ -60,6 +73,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Own
     basePort: 0,
     lanes: options.lanes,
     leaseTtlMs: options.leaseTtlMs,
+    replicaArgs: (options.appModules ?? []).flatMap((spec) => ['--app', spec]),
     ...(options.entry ? { entry: options.entry } : {}),
     ...(options.onExit ? { onExit: options.onExit } : {}),
     databaseUrlFor: (id, url) => {
@@ -80,12 +94,13 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Own
   try {
     await cluster.start();
     await cluster.waitReady(60_000);
+    await createAppLanes(cluster, options.appLanes ?? []);
   } catch (error) {
     await close(true);
     throw error;
   }
   return {
-    lanes: options.lanes,
+    lanes: [...options.lanes, ...(options.appLanes ?? []).map((l) => l.lane)],
     cluster,
     proxies,
     endpoints: cluster.replicas.map((r) => r.url),
@@ -97,6 +112,23 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Own
     now: () => options.now(),
     close,
   };
+}
+
+/** Creates the app lanes through the admin API, then waits until every replica serves each with its app. */
+async function createAppLanes(cluster: LocalCluster, lanes: readonly AppLane[]): Promise<void> {
+  if (lanes.length === 0) return;
+  const admin = await AdminClient.fromOptions({
+    url: cluster.replicas[0]!.url,
+    'admin-token-file': cluster.adminTokenFile,
+  });
+  for (const { lane, app } of lanes) await admin.request('POST', '/v1/admin/lanes', { lane, app });
+  const serves = async (url: string, { lane, app }: AppLane): Promise<boolean> =>
+    (await createClient({ endpoints: [url], attempts: 1 }).lane(lane)).app === app;
+  const everywhere = async (): Promise<boolean> =>
+    (await Promise.all(cluster.replicas.flatMap((r) => lanes.map((l) => serves(r.url, l))))).every(Boolean);
+  if (!(await pollUntil(() => everywhere().catch(() => false), 30_000))) {
+    throw new Error(`not every replica serves the app lanes ${lanes.map((l) => l.lane).join(', ')}`);
+  }
 }
 
 /** Reads /v1/cluster from the first of `urls` that answers. */

@@ -9,6 +9,7 @@ import {
   type SignedTx,
 } from '../client/index.js';
 import { sleep } from '../time.js';
+import { fillIntent, type AppIntent } from './app-intent.js';
 import type { History, Op, OpKind } from './history.js';
 import type { Random } from './random.js';
 
@@ -21,20 +22,23 @@ export interface WorkloadOptions {
   ratePerSec: number;
   rng: Random;
   history: History;
+  /** Lanes (among `lanes`) of other apps than token, and the intent template sent there. */
+  app?: { lanes: readonly string[]; intent: AppIntent };
 }
 
 interface Sent {
   lane: string;
   tx: SignedTx;
-  kind: 'faucet' | 'transfer';
   args: Op['args'];
+  intent?: string;
 }
 
 /**
- * A seeded client workload over the SDK: faucets and transfers between the workload's own
- * accounts (so a transaction applied twice shows in the balances), repeats of envelopes sent
- * before (which must be recognised, never applied twice) and badly signed transactions (which
- * must be refused). Every operation goes into the history with its outcome.
+ * A seeded client workload over the SDK: on token lanes, faucets and transfers between the
+ * workload's own accounts (so a transaction applied twice shows in the balances); on app lanes,
+ * the intent template filled with the client's counter and name. On both, repeats of envelopes
+ * sent before (which must be recognised, never applied twice) and badly signed transactions
+ * (which must be refused). Every operation goes into the history with its outcome.
  */
 export class Workload {
   private readonly controller = new AbortController();
@@ -80,6 +84,9 @@ export class Workload {
         backoffMs: { base: 50, cap: 1_000 },
       });
     const sent: Sent[] = [];
+    const appLanes = new Set(options.app?.lanes ?? []);
+    let n = 0; // this client's app intents so far
+    const appIntent = (): AppIntent => fillIntent(options.app!.intent, ++n, name);
     const periodMs = (1_000 * options.clients) / options.ratePerSec;
     let next = Date.now() + rng.next() * periodMs;
     while (!signal.aborted) {
@@ -87,23 +94,29 @@ export class Workload {
       if (signal.aborted) break;
       next = Math.max(next + periodMs, Date.now() - periodMs); // do not burst after a long stall
       const lane = rng.pick(options.lanes);
+      const onApp = appLanes.has(lane);
       const roll = rng.next();
       let kind: OpKind;
       let tx: SignedTx;
       let args: Op['args'];
+      let intent: string | undefined;
       const previous = sent.filter((s) => s.lane === lane);
       if (roll < 0.06 && previous.length > 0) {
         const again = rng.pick(previous);
         kind = 'resubmit';
-        tx = again.tx;
-        args = again.args;
+        ({ tx, args, intent } = again);
       } else if (roll < 0.09) {
         kind = 'forged';
-        args = { amount: rng.int(1, 100) };
-        const good = await signTx(lane, { kind: 'faucet', args }, key);
-        const sig = good.envelope.signature;
-        const flipped = (sig[0] === '0' ? '1' : '0') + sig.slice(1);
-        tx = { id: good.id, envelope: { ...good.envelope, signature: flipped } };
+        const bad = onApp ? appIntent() : { kind: 'faucet', args: { amount: rng.int(1, 100) } };
+        ({ args } = bad);
+        if (onApp) intent = bad.kind;
+        tx = forge(await signTx(lane, bad, key));
+      } else if (onApp) {
+        kind = 'app';
+        const filled = appIntent();
+        ({ args } = filled);
+        intent = filled.kind;
+        tx = await signTx(lane, filled, key);
       } else if (roll < 0.5 || this.keys.length < 2) {
         kind = 'faucet';
         args = { amount: rng.int(1, 100) };
@@ -114,12 +127,20 @@ export class Workload {
         args = { to: rng.pick(others).publicKey, amount: rng.int(1, 80) };
         tx = await signTx(lane, { kind, args }, key);
       }
-      const op = options.history.invoke({ client: name, lane, id: tx.id, kind, from: key.publicKey, args });
+      const op = options.history.invoke({
+        client: name,
+        lane,
+        id: tx.id,
+        kind,
+        from: key.publicKey,
+        args,
+        ...(intent === undefined ? {} : { intent }),
+      });
       try {
         const answer = await sdk().submitSigned(lane, tx, { signal });
         options.history.complete(op, 'ok', { status: answer.status });
-        if (kind === 'faucet' || kind === 'transfer') {
-          sent.push({ lane, tx, kind, args });
+        if (kind !== 'resubmit' && kind !== 'forged') {
+          sent.push({ lane, tx, args, intent });
           if (sent.length > 50) sent.shift();
         }
       } catch (error) {
@@ -136,4 +157,11 @@ export class Workload {
       }
     }
   }
+}
+
+/** The same transaction with a broken signature: it must be refused. */
+function forge(good: SignedTx): SignedTx {
+  const sig = good.envelope.signature;
+  const flipped = (sig[0] === '0' ? '1' : '0') + sig.slice(1);
+  return { id: good.id, envelope: { ...good.envelope, signature: flipped } };
 }

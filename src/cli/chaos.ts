@@ -1,5 +1,9 @@
 import { join, resolve } from 'node:path';
+import { isAppPath } from '../apps/registry.js';
+import { tokenApp } from '../apps/token.js';
+import { parseAppIntent, type AppIntent } from '../chaos/app-intent.js';
 import { runChaos, type ChaosOptions, type ChaosProgress } from '../chaos/run.js';
+import type { AppLane } from '../chaos/target.js';
 import { randomSeed } from '../chaos/random.js';
 import { DESCRIPTIONS, FAULT_KINDS, isFaultKind, type FaultKind } from '../chaos/schedule.js';
 import { describeViolation } from '../chaos/violations.js';
@@ -26,6 +30,19 @@ usage: baton chaos [--seed N] [--duration 90s] [--faults a,b] [options]
   --database-url URL    with --url: its PostgreSQL, for the checks against the database itself
   --settle-timeout D    longest wait at the end for acknowledged transactions and readers (default 60s)
   --recovery-timeout D  longest a fault may take to recover before the cluster counts as stuck (default 60s)
+
+apps (local cluster only):
+  --app SPEC            load a user's app module on every replica (a file path or a package name,
+                        as "baton node --app"); repeatable
+  --app-lane LANE=APP   also create lane LANE of app APP through the admin API once the cluster is
+                        up; the workload sends it the --app-tx intent; repeatable
+  --app-tx JSON         the intent sent on app lanes (required with --app-lane), e.g.
+                        '{"kind":"put","args":{"key":"k{n}","text":"{client}-{n}"}}': in every
+                        string, {n} is the client's counter (a string "{n}" alone: the number)
+                        and {client} the client's name
+  Every lane is checked for forks, gaps, fenced terms, acknowledged transactions lost or applied
+  twice, refused ones applied, replicas and streams; token lanes also against a model of the
+  token app (balances, results, supply).
 
 fault kinds:
 ${FAULT_KINDS.map((k) => `  ${k.padEnd(18)}${DESCRIPTIONS[k]}`).join('\n')}
@@ -56,6 +73,36 @@ function faultsOption(value: string | undefined): FaultKind[] {
   return [...new Set(kinds)] as FaultKind[];
 }
 
+/** --app-lane LANE=APP, each lane once and none of them a token lane of --lanes. */
+function appLanesOption(values: string[], tokenLanes: readonly string[]): AppLane[] {
+  const lanes = values.map((value) => {
+    const [lane, app, ...rest] = value.split('=');
+    if (!lane || !app || rest.length > 0) throw new UsageError(`--app-lane must be LANE=APP, got "${value}"`);
+    if (app === tokenApp.name)
+      throw new UsageError(`--app-lane ${value}: token lanes are given with --lanes`);
+    if (tokenLanes.includes(lane))
+      throw new UsageError(`--app-lane ${value}: ${lane} is a token lane (--lanes)`);
+    return { lane, app };
+  });
+  const names = lanes.map((l) => l.lane);
+  const twice = names.find((lane, i) => names.indexOf(lane) !== i);
+  if (twice) throw new UsageError(`--app-lane: lane ${twice} is given twice`);
+  return lanes;
+}
+
+function appTxOption(value: string | undefined, appLanes: readonly AppLane[]): AppIntent | undefined {
+  if (value === undefined) {
+    if (appLanes.length > 0) throw new UsageError('--app-lane needs --app-tx: the intent to send there');
+    return undefined;
+  }
+  if (appLanes.length === 0) throw new UsageError('--app-tx is sent on app lanes: give them with --app-lane');
+  try {
+    return parseAppIntent(value);
+  } catch (error) {
+    throw new UsageError(`--app-tx ${(error as Error).message}, got ${value}`);
+  }
+}
+
 function clock(ms: number, totalMs: number): string {
   return `[${(ms / 1_000).toFixed(1).padStart(6)}/${Math.round(totalMs / 1_000)} s]`;
 }
@@ -80,6 +127,9 @@ export async function chaosCommand(argv: string[]): Promise<void> {
       'database-url': { type: 'string' },
       'settle-timeout': { type: 'string' },
       'recovery-timeout': { type: 'string' },
+      app: { type: 'string', multiple: true },
+      'app-lane': { type: 'string', multiple: true },
+      'app-tx': { type: 'string' },
     },
     'chaos',
   );
@@ -92,14 +142,22 @@ export async function chaosCommand(argv: string[]): Promise<void> {
   if (values['database-url'] && urls.length === 0) {
     throw new UsageError('--database-url attaches to a running cluster: give its replicas with --url too');
   }
+  if (urls.length > 0 && (values.app || values['app-lane'] || values['app-tx'] !== undefined)) {
+    throw new UsageError('--app, --app-lane and --app-tx set up a local cluster: not with --url');
+  }
   const lanes = listOption(values.lanes, ['main', 'side']);
   if (lanes.length === 0) throw new UsageError('--lanes needs at least one lane');
+  const appModules = (values.app ?? []).map((spec) => (isAppPath(spec) ? resolve(spec) : spec));
+  const appLanes = appLanesOption(values['app-lane'] ?? [], lanes);
+  const appTx = appTxOption(values['app-tx'], appLanes);
   const outDir = resolve(values.out ?? join('chaos-out', `seed-${seed}`));
   const options: ChaosOptions = {
     seed,
     durationMs: durationOption(values.duration, 'duration', 90_000),
     replicas: intOption(values.replicas, 'replicas', 3, 2, 16),
     lanes,
+    ...(appModules.length > 0 ? { appModules } : {}),
+    ...(appLanes.length > 0 ? { appLanes, appTx } : {}),
     faults: faultsOption(values.faults),
     faultEveryMs: durationOption(values['fault-every'], 'fault-every', 3_000),
     ratePerSec: intOption(values.rate, 'rate', 40, 1, 5_000),
@@ -159,7 +217,7 @@ export async function chaosCommand(argv: string[]): Promise<void> {
     `baton chaos: seed ${seed}, ${Math.round(total / 1_000)} s, ` +
       (options.attach
         ? `attached to ${urls.join(', ')}`
-        : `${options.replicas} replicas, lanes ${lanes.join(', ')}`) +
+        : `${options.replicas} replicas, lanes ${[...lanes, ...appLanes.map((l) => `${l.lane} (${l.app})`)].join(', ')}`) +
       `, faults ${options.faults.join(', ') || 'none'}`,
   );
   console.log(`baton chaos: report in ${outDir}`);
@@ -173,7 +231,7 @@ export async function chaosCommand(argv: string[]): Promise<void> {
     for (const w of report.warnings) console.log(`baton chaos: warning: ${w}`);
     console.log(
       `baton chaos: ${report.ops.total} operations (${report.ops.outcomes.ok} ok, ${report.ops.outcomes.failed} failed, ${report.ops.outcomes.unknown} unknown); ` +
-        report.lanes.map((l) => `${l.lane} height ${l.height}`).join(', '),
+        report.lanes.map((l) => `${l.lane} (${l.app}) height ${l.height}`).join(', '),
     );
     console.log(
       `baton chaos: wrote ${['report.md', 'report.json', 'timeline.svg', 'history.jsonl'].map((f) => join(outDir, f)).join(', ')}`,

@@ -9,6 +9,7 @@ import { FAULT_KINDS } from '../../src/chaos/schedule.js';
 import { settlesWithin } from '../../src/time.js';
 import { CLI_ENTRY, TestCluster } from '../helpers/cluster.js';
 import { usePostgresPerFile } from '../helpers/postgres.js';
+import { writeThirdPartyApps } from '../helpers/third-party-apps.js';
 
 const file = usePostgresPerFile();
 const cleanups = file.cleanups;
@@ -58,11 +59,30 @@ async function readReport(dir: string): Promise<ChaosReport> {
 }
 
 describe('baton chaos', () => {
-  test('a seeded run: every kind of fault fires, the cluster recovers from each, no invariant is violated', async () => {
+  test("a seeded run with a lane of a user's app: every kind of fault fires, the cluster recovers from each, no invariant is violated", async () => {
     const dir = await outDir();
+    const apps = await writeThirdPartyApps();
+    cleanups.push(() => apps.remove());
     const seed = '20261122';
+    const intent = '{"kind":"put","args":{"key":"k{n}","text":"{client}-{n}"}}';
     const run = await baton(
-      ['chaos', '--seed', seed, '--duration', '80s', '--fault-every', '1500ms', '--out', dir],
+      [
+        'chaos',
+        '--seed',
+        seed,
+        '--duration',
+        '80s',
+        '--fault-every',
+        '1500ms',
+        '--out',
+        dir,
+        '--app',
+        apps.v1,
+        '--app-lane',
+        'notes=notes',
+        '--app-tx',
+        intent,
+      ],
       240_000,
     );
     assert.equal(run.code, 0, run.output);
@@ -96,6 +116,23 @@ describe('baton chaos', () => {
     );
     assert.ok(report.streams.every((s) => s.last === report.lanes.find((l) => l.lane === s.lane)!.height));
     assert.match(report.reproduce, new RegExp(`^baton chaos --seed ${seed} `));
+
+    // The notes lane ran the user's app under the same faults, and its operations were checked.
+    assert.deepEqual(
+      report.lanes.map((l) => [l.lane, l.app]),
+      [
+        ['main', 'token'],
+        ['side', 'token'],
+        ['notes', 'notes'],
+      ],
+    );
+    const notes = report.lanes.find((l) => l.lane === 'notes')!;
+    assert.ok(notes.ops.ok > 50, `${notes.ops.ok} operations acknowledged on the notes lane`);
+    assert.ok(notes.ops.committed >= notes.ops.ok, 'every acknowledged one is in a block');
+    assert.ok((report.ops.byKind.app?.ok ?? 0) > 0, 'app operations acknowledged');
+    assert.ok(report.streams.some((s) => s.lane === 'notes' && s.last === notes.height));
+    assert.match(report.reproduce, /--app-lane notes=notes --app-tx '\{"kind":"put",/);
+    assert.match(await readFile(join(dir, 'report.md'), 'utf8'), /\| notes \| notes \| \d+ \/ /);
   });
 
   test('attached to a running cluster: only pauses are possible, and the others are named as skipped', async () => {
@@ -133,12 +170,23 @@ describe('baton chaos', () => {
     assert.deepEqual(report.violations, []);
   });
 
-  test('--help, and a usage error for an unknown fault', async () => {
+  test('--help, and usage errors: an unknown fault, app lanes without a valid intent, apps with --url', async () => {
     const help = await baton(['chaos', '--help'], 30_000);
     assert.equal(help.code, 0);
     for (const kind of FAULT_KINDS) assert.match(help.output, new RegExp(`\\b${kind}\\b`));
+    assert.match(help.output, /--app-lane LANE=APP/);
     const bad = await baton(['chaos', '--faults', 'kill-leader,meteor'], 30_000);
     assert.equal(bad.code, 2);
     assert.match(bad.output, /unknown fault "meteor"/);
+    const usage: Array<[string[], RegExp]> = [
+      [['--app-lane', 'notes=notes'], /--app-lane needs --app-tx/],
+      [['--app-lane', 'notes=notes', '--app-tx', '{"kind":"put"}'], /--app-tx needs "args"/],
+      [['--url', 'http://127.0.0.1:9', '--app', './notes.mjs'], /not with --url/],
+    ];
+    for (const [args, message] of usage) {
+      const refused = await baton(['chaos', ...args], 30_000);
+      assert.equal(refused.code, 2, refused.output);
+      assert.match(refused.output, message);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { check, type CheckInput } from '../../src/chaos/checker.js';
+import { bodiesFromHistory, check, type CheckInput } from '../../src/chaos/checker.js';
 import type { Op, StreamRecord } from '../../src/chaos/history.js';
 import type { LedgerBlock, LedgerSnapshot, TxBody } from '../../src/chaos/ledger.js';
 import type { ViolationKind } from '../../src/chaos/violations.js';
@@ -68,7 +68,7 @@ function op(seq: number, txId: string, outcome: Op['outcome'], kind: Op['kind'] 
     id: txId,
     kind,
     from: body.from,
-    args: body.args as Op['args'],
+    args: body.args,
     invokedAt: seq * 10,
     completedAt: seq * 10 + 5,
     outcome,
@@ -251,5 +251,94 @@ describe('the chaos checker', () => {
     const input = clean();
     input.ledgers[0]!.receipts!.set(id(2), { height: 3, index: 0, ok: true });
     assert.deepEqual(kinds(input), ['receipt-mismatch']);
+  });
+});
+
+describe('the chaos checker on a lane of another app', () => {
+  const put = (n: number): TxBody => ({ from: A, kind: 'put', args: { key: `k${n}`, text: `c1-${n}` } });
+
+  /** A notes lane: three puts, one per block, as the database shows it (no balances, no supply). */
+  function notesLedger(blocks = [block(1, 1, [id(11)]), block(2, 1, [id(12)]), block(3, 2, [id(13)])]) {
+    const snapshot = ledger(blocks);
+    snapshot.lane = 'notes';
+    snapshot.app = 'notes';
+    snapshot.bodies = new Map([11, 12, 13].map((n) => [id(n), put(n)]));
+    snapshot.balances = new Map();
+    delete snapshot.supply;
+    return snapshot;
+  }
+
+  function appOp(seq: number, n: number, outcome: Op['outcome'], kind: Op['kind'] = 'app'): Op {
+    const body = put(n);
+    return { ...op(seq, id(n), outcome, kind), lane: 'notes', args: body.args, intent: body.kind };
+  }
+
+  function notesRun(): CheckInput & { ops: Op[]; ledgers: LedgerSnapshot[] } {
+    const http = (source: string): LedgerSnapshot => ({
+      ...replica(source, notesLedger()),
+      lane: 'notes',
+      app: 'notes',
+    });
+    return {
+      ops: [
+        appOp(0, 11, 'ok'),
+        appOp(1, 12, 'ok'),
+        appOp(2, 11, 'ok', 'resubmit'),
+        appOp(3, 13, 'ok'),
+        appOp(4, 14, 'failed', 'forged'),
+      ],
+      streams: [{ ...stream('s1', 0, [1, 2, 3]), lane: 'notes' }],
+      ledgers: [notesLedger()],
+      replicas: [http('r1'), http('r2')],
+    };
+  }
+
+  test('a clean run: the token model does not run (a put is no faucet, and there are no balances)', () => {
+    assert.deepEqual(check(notesRun()), []);
+    // The same blocks on a token lane: the model refuses every put that the lane accepted.
+    const asToken = notesRun();
+    asToken.ledgers[0]!.app = 'token';
+    assert.ok(kinds(asToken).includes('double-apply'));
+  });
+
+  test('app intents never feed the token model as known bodies', () => {
+    assert.deepEqual(bodiesFromHistory(notesRun().ops).size, 0);
+  });
+
+  test('lost-ack: an acknowledged app operation in no block', () => {
+    const input = notesRun();
+    input.ops.push(appOp(5, 15, 'ok'));
+    assert.deepEqual(kinds(input), ['lost-ack']);
+  });
+
+  test('double-apply: an app transaction in two blocks', () => {
+    const input = notesRun();
+    input.ledgers = [
+      notesLedger([block(1, 1, [id(11)]), block(2, 1, [id(12), id(11)]), block(3, 2, [id(13)])]),
+    ];
+    input.replicas = [];
+    const doubles = check(input).filter((v) => v.kind === 'double-apply');
+    // Only the two blocks: no token model replays the puts.
+    assert.deepEqual(
+      doubles.map((v) => v.evidence?.['heights']),
+      [[1, 2]],
+    );
+  });
+
+  test('refused-applied: a forged app transaction that committed', () => {
+    const input = notesRun();
+    input.ledgers = [notesLedger([...notesLedger().blocks, block(4, 2, [id(14)])])];
+    input.replicas = [];
+    input.streams = [];
+    assert.deepEqual(kinds(input), ['refused-applied']);
+  });
+
+  test('replica-disagrees: a replica that serves the lane with another app or other blocks', () => {
+    const input = notesRun();
+    input.replicas[1]!.app = 'token';
+    input.replicas[0]!.blocks.pop();
+    const found = check(input);
+    assert.deepEqual([...new Set(found.map((v) => v.kind))], ['replica-disagrees']);
+    assert.equal(found.length, 2);
   });
 });
