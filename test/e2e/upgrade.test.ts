@@ -8,24 +8,29 @@ import { TestCluster } from '../helpers/cluster.js';
 import { send } from '../helpers/http.js';
 import { checkLedger } from '../helpers/invariants.js';
 import { TestPostgres, withClient } from '../helpers/postgres.js';
-import { writeThirdPartyApps, type ThirdPartyApps } from '../helpers/third-party-apps.js';
+import { fileURLToPath } from 'node:url';
 import { waitUntil } from '../helpers/wait.js';
 
 // The rolling upgrade of docs/upgrades.md, step by step, on three replica processes, under SDK
-// load and plain load through HAProxy (deploy/haproxy/haproxy.cfg):
-//   1. every replica runs notes 1.0.0;
+// load and plain load through HAProxy (deploy/haproxy/haproxy.cfg), of the example app package
+// examples/name-registry (names 1.0.0, and 2.0.0 which adds expiry):
+//   1. every replica runs names 1.0.0;
 //   2. restart replicas one at a time with both versions (--app v1 --app v2): r1 and r2 here;
-//   3. baton upgrade notes --to 2.0.0 (the admin API);
+//   3. baton upgrade names --to 2.0.0 (the admin API);
 //   4. restart the rest (r3, still 1.0.0 only, which until then refuses the lane's submissions
 //      with 503 app_unavailable and reports not ready) with the new version.
 // Then a lane with approvers, which switches only once a quorum of them approved.
 
-const LANE = 'notes';
+const LANE = 'names';
+/** The example app, loaded by path as a user's module. */
+const apps = {
+  v1: fileURLToPath(new URL('../../examples/name-registry/v1.js', import.meta.url)),
+  v2: fileURLToPath(new URL('../../examples/name-registry/v2.js', import.meta.url)),
+};
 const MAX_TXS = 20_000;
 
 let server: TestPostgres;
 let dbUrl: string;
-let apps: ThirdPartyApps;
 let cluster: TestCluster;
 let proxy: HaproxyProcess;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -33,14 +38,12 @@ const cleanups: Array<() => Promise<unknown>> = [];
 before(async () => {
   server = await TestPostgres.start();
   dbUrl = await server.database();
-  apps = await writeThirdPartyApps();
-  cleanups.push(() => apps.remove());
   cluster = await TestCluster.start({ databaseUrl: dbUrl, replicaArgs: ['--app', apps.v1] });
   cleanups.push(() => cluster.stop());
   const servers = cluster.local.replicas.map((r) => ({ name: r.options.id, port: r.options.port }));
   proxy = await HaproxyProcess.start(servers, servers.length);
   cleanups.push(() => proxy.stop());
-  const created = await admin('POST', '/v1/admin/lanes', { lane: LANE, app: 'notes' });
+  const created = await admin('POST', '/v1/admin/lanes', { lane: LANE, app: 'names' });
   assert.equal(created.status, 201, created.text);
   await cluster.leader(LANE);
 });
@@ -57,8 +60,8 @@ async function admin(method: string, path: string, body?: unknown, url = cluster
   });
 }
 
-/** Signed `put`s from a few workers through `submit`, each recorded as acknowledged or failed. */
-class PutLoad {
+/** Signed `register`s of new names from a few workers through `submit`, each acknowledged or failed. */
+class RegisterLoad {
   readonly acked = new Set<string>();
   readonly failures: string[] = [];
   sent = 0;
@@ -75,11 +78,7 @@ class PutLoad {
       const key = await generateKeyPair();
       for (let n = 0; !this.stopped && this.sent < MAX_TXS; n++) {
         this.sent++;
-        const tx = await signTx(
-          LANE,
-          { kind: 'put', args: { key: `${this.name}-${w}`, text: `${n}` }, nonce: n },
-          key,
-        );
+        const tx = await signTx(LANE, { kind: 'register', args: { name: `${this.name}-${w}-${n}` } }, key);
         const failure = await this.submit(tx).catch((error: unknown) => String(error));
         if (failure === null) this.acked.add(tx.id);
         else this.failures.push(failure);
@@ -91,7 +90,8 @@ class PutLoad {
     const target = this.acked.size + n;
     await waitUntil(() => this.acked.size >= target || this.sent >= MAX_TXS, {
       timeoutMs: 30_000,
-      message: () => `${this.name}: ${n} more acknowledged puts ${why} (failures: ${this.failures.length})`,
+      message: () =>
+        `${this.name}: ${n} more acknowledged registrations ${why} (failures: ${this.failures.length})`,
     });
     assert.ok(this.sent < MAX_TXS, `the ${this.name} load hit its bound`);
   }
@@ -102,17 +102,17 @@ class PutLoad {
   }
 }
 
-function sdkLoad(): PutLoad {
+function sdkLoad(): RegisterLoad {
   const client = createClient({ endpoints: cluster.urls, attempts: 60, timeoutMs: 5_000 });
-  return new PutLoad('sdk', async (tx) => {
+  return new RegisterLoad('sdk', async (tx) => {
     const answer = await client.submitSigned(LANE, tx);
     return answer.id === tx.id ? null : `answered ${JSON.stringify(answer)}`;
   });
 }
 
-function haproxyLoad(): PutLoad {
+function haproxyLoad(): RegisterLoad {
   const url = `http://127.0.0.1:${proxy.port}`;
-  return new PutLoad('haproxy', async (tx) => {
+  return new RegisterLoad('haproxy', async (tx) => {
     const res = await fetch(`${url}/v1/lanes/${LANE}/txs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -209,16 +209,14 @@ test('rolling upgrade v1 -> v2 under SDK and HAProxy load: no failed request, no
     // r3 runs 1.0.0 only: it follows and serves reads, refuses the lane's submissions, is not ready.
     const key: KeyPair = await generateKeyPair();
     const refused = await send(r3.url, 'POST', `/v1/lanes/${LANE}/txs`, {
-      body: JSON.stringify(
-        (await signTx(LANE, { kind: 'put', args: { key: 'r3', text: 'x' } }, key)).envelope,
-      ),
+      body: JSON.stringify((await signTx(LANE, { kind: 'register', args: { name: 'on-r3' } }, key)).envelope),
       headers: { 'content-type': 'application/json' },
     });
     assert.equal(refused.status, 503, refused.text);
     assert.equal((JSON.parse(refused.text) as { error: { code: string } }).error.code, 'app_unavailable');
     const readyz = await send(r3.url, 'GET', '/readyz');
     assert.equal(readyz.status, 503);
-    assert.match(readyz.text, /notes 2\.0\.0/);
+    assert.match(readyz.text, /names 2\.0\.0/);
     const read = await send(r3.url, 'GET', `/v1/lanes/${LANE}/blocks?from=1&limit=1`);
     assert.equal(read.status, 200, 'r3 still serves reads');
     const leader = await cluster.leader(LANE);
@@ -247,7 +245,7 @@ test('rolling upgrade v1 -> v2 under SDK and HAProxy load: no failed request, no
       );
       return Number(statuses.rows[0]!.n) === all.size;
     },
-    { timeoutMs: 30_000, message: 'every acknowledged put committed' },
+    { timeoutMs: 30_000, message: 'every acknowledged registration committed' },
   );
   await checkLedger(dbUrl, all, LANE);
 
@@ -273,7 +271,7 @@ test('rolling upgrade v1 -> v2 under SDK and HAProxy load: no failed request, no
   t.diagnostic(
     `switch at height ${at.height} by ${at.producer}; next block by ${next.producer} ${next.time - at.time} ms later`,
   );
-  // Notes written after the switch carry v: 2 (the new code ran).
+  // The versions endpoint tells the same story.
   const versions = JSON.parse((await send(cluster.urls[1]!, 'GET', `/v1/lanes/${LANE}/versions`)).text) as {
     versions: Array<{ version: string; firstHeight: number; lastHeight: number }>;
   };
@@ -295,7 +293,7 @@ test('a lane with approvers switches only once a quorum of distinct approvers ap
   const stranger = await generateKeyPair();
   const created = await admin('POST', '/v1/admin/lanes', {
     lane: 'voted',
-    app: 'notes',
+    app: 'names',
     version: '1.0.0',
     approvers: approvers.map((k) => k.publicKey),
     quorum: 2,
@@ -307,7 +305,7 @@ test('a lane with approvers switches only once a quorum of distinct approvers ap
     const { id } = await client.submit('voted', { kind, args }, key);
     return client.waitForCommit('voted', id, { signal: AbortSignal.timeout(15_000) });
   };
-  await commit('put', { key: 'a', text: 'before' }, stranger);
+  await commit('register', { name: 'before' }, stranger);
 
   const proposed = await admin('POST', '/v1/admin/lanes/voted/upgrade', { to: '2.0.0' });
   assert.equal(proposed.status, 202, proposed.text);
@@ -321,7 +319,7 @@ test('a lane with approvers switches only once a quorum of distinct approvers ap
   assert.deepEqual([outsider.ok, outsider.error], [false, 'not_an_approver']);
   const other = await commit('baton.approve', { version: '3.0.0' }, approvers[1]);
   assert.equal(other.ok, true, 'an approval of another version is recorded');
-  await commit('put', { key: 'a', text: 'still 1.0.0' }, stranger);
+  await commit('register', { name: 'still-one' }, stranger);
   assert.equal(await laneVersion('voted'), '1.0.0', 'one approval of 2.0.0 is not a quorum');
 
   const second = await commit('baton.approve', { version: '2.0.0' }, approvers[2]);
@@ -333,11 +331,14 @@ test('a lane with approvers switches only once a quorum of distinct approvers ap
   const chain = await blocks('voted');
   const at = chain.find((b) => b.upgrade !== null)!;
   assert.equal(at.height, second.height, 'the block with the quorum-making approval is the switch block');
-  const after = await commit('put', { key: 'b', text: 'after' }, stranger);
-  const written = JSON.parse(
-    (await send(cluster.urls[0]!, 'GET', '/v1/lanes/voted/state/note%3Ab')).text,
-  ) as {
-    value: { v?: number };
-  };
-  assert.equal(written.value.v, 2, `the put at ${after.height} ran on 2.0.0`);
+  // 2.0.0 gives new registrations an expiry; the one made under 1.0.0 never expires.
+  const after = await commit('register', { name: 'after' }, stranger);
+  const record = async (name: string) =>
+    (
+      JSON.parse((await send(cluster.urls[0]!, 'GET', `/v1/lanes/voted/state/name%3A${name}`)).text) as {
+        value: { expires?: number };
+      }
+    ).value;
+  assert.equal((await record('after')).expires, after.height! + 1000, 'the registration ran on 2.0.0');
+  assert.equal((await record('before')).expires, undefined, 'the 1.0.0 record is read as never expiring');
 });
