@@ -3,7 +3,7 @@ import pg from 'pg';
 import { sleep } from '../src/time.js';
 import { waitUntil } from '../src/wait.js';
 import { AppCluster } from './app-cluster.js';
-import { NOTES_APP, appArgs, notesVersion, writeNotesVersions } from './app-modules.js';
+import { NAMES_APP, NAMES_SOURCE, NAMES_V1, NAMES_V1_PATH, appArgs } from './app-modules.js';
 import { BlockWatcher, commitLatencies } from './block-watcher.js';
 import type { Cleanups } from './cleanups.js';
 import { replicasCpuMeter, type CpuUse } from './cpu.js';
@@ -20,7 +20,7 @@ export type AppThroughputOptions = Omit<ThroughputOptions, 'lane' | 'profileDir'
 /** One lane's window under the saturating load: what the throughput section reports, per lane. */
 export interface LaneThroughput {
   lane: string;
-  /** "token 1.0.0 (built in)" or "notes 1.0.0 (module loaded with --app)". */
+  /** "token 1.0.0 (built in)" or "names 1.0.0 from examples/name-registry, module loaded with --app". */
   app: string;
   kind: string;
   leader: string;
@@ -166,7 +166,8 @@ async function measureLane(
 }
 
 /**
- * The throughput section's saturating load on a lane of a user's app module (notes, `put`),
+ * The throughput section's saturating load on a lane of a user's app module (names 1.0.0 of
+ * examples/name-registry, `register` of unique names),
  * beside the same load on the built-in token lane of the same cluster in the same run.
  */
 export async function appThroughputSection(
@@ -175,18 +176,17 @@ export async function appThroughputSection(
   o: AppThroughputOptions,
 ): Promise<AppThroughputResult> {
   const progress = new Progress('app-throughput');
-  const modules = await writeNotesVersions(env, 'app-throughput-apps', 1);
-  progress.update(`starting ${o.replicas} replicas with the notes app module`);
+  progress.update(`starting ${o.replicas} replicas with the names app module (${NAMES_SOURCE}/v1.js)`);
   const cluster = await AppCluster.start(env, cleanups, {
     name: 'app-throughput',
     replicas: o.replicas,
     leaseTtlMs: o.leaseTtlMs,
     lanes: ['main'],
-    argsFor: () => appArgs(modules),
+    argsFor: () => appArgs([NAMES_V1_PATH]),
   });
   try {
     await cluster.waitLeader('main');
-    await cluster.createLane(NOTES_APP, NOTES_APP, notesVersion(1));
+    await cluster.createLane(NAMES_APP, NAMES_APP, NAMES_V1);
     const token = await measureLane(
       env,
       cleanups,
@@ -202,13 +202,13 @@ export async function appThroughputSection(
       cleanups,
       cluster,
       o,
-      NOTES_APP,
-      'put',
-      `notes ${notesVersion(1)} (module loaded with --app)`,
+      NAMES_APP,
+      'register',
+      `${NAMES_APP} ${NAMES_V1} from ${NAMES_SOURCE}, module loaded with --app`,
       progress,
     );
     progress.done(
-      `notes ${Math.round(app.committedPerSec)} committed tx/s, token ${Math.round(token.committedPerSec)} tx/s`,
+      `names ${Math.round(app.committedPerSec)} committed tx/s, token ${Math.round(token.committedPerSec)} tx/s`,
     );
     return { options: o, token, app };
   } finally {

@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:cryp
 import { isDeepStrictEqual } from 'node:util';
 import { signTx, type Envelope, type KeyPair, type SignedTx } from '../src/client/index.js';
 import { SignatureVerifier, publicKeyObject, type VerifierBackend } from '../src/ledger/keys.js';
-import { NOTES_APP, putIntent } from './app-modules.js';
+import { NAMES_APP, registerIntent } from './app-modules.js';
 
 const SPKI_PREFIX_LENGTH = 12;
 const PKCS8_PREFIX_LENGTH = 16;
@@ -61,13 +61,13 @@ export function signFaucet(lane: string, key: BenchKey, nonce: string | number, 
 
 /**
  * Fails when the bench's signer and the SDK disagree on a transaction's bytes, id or signature,
- * for the token's `faucet` and the notes app's `put` (bench/app-modules.ts).
+ * for the token's `faucet` and the names app's `register` (examples/name-registry).
  */
 export async function assertSameAsSdk(): Promise<void> {
   const [key] = benchKeys(1);
   const cases: Array<[string, Intent]> = [
     ['main', faucetIntent(7)],
-    [NOTES_APP, putIntent('same-as-sdk', 'text')],
+    [NAMES_APP, registerIntent('same-as-sdk')],
   ];
   for (const [lane, intent] of cases) {
     const ours = signIntent(lane, key!, intent, 'same-as-sdk');

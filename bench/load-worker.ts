@@ -5,16 +5,17 @@
  * messages.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { putIntent } from './app-modules.js';
+import { registerIntent } from './app-modules.js';
 import { KeepAliveConnection } from './http-client.js';
 import { benchKeys, faucetIntent, signIntent, type Intent } from './keys.js';
 
 /**
- * What the transactions ask: `faucet`, the token app's `faucet {amount: 1}`; `put`, the notes
- * app's `put {key, text}` (bench/app-modules.ts), the i-th transaction of thread t writing key
- * `w<t>-<i mod keys>` with the text `note <i>`.
+ * What the transactions ask: `faucet`, the token app's `faucet {amount: 1}`; `register`, the
+ * names app's `register {name}` (examples/name-registry), the i-th transaction of thread t
+ * registering `w<t>-<i>` (t and i in base 36: unique per thread and sequence, so none is
+ * refused as `taken`, and at most 32 characters).
  */
-export type LoadKind = 'faucet' | 'put';
+export type LoadKind = 'faucet' | 'register';
 
 export interface LoadWorkerData {
   index: number;
@@ -58,7 +59,7 @@ const ids: string[] = new Array<string>(data.count);
 const payloads: string[] = new Array<string>(data.count);
 const faucet = faucetIntent();
 const intent = (i: number): Intent =>
-  data.kind === 'faucet' ? faucet : putIntent(`w${data.index}-${i % data.keys}`, `note ${i}`);
+  data.kind === 'faucet' ? faucet : registerIntent(`w${data.index.toString(36)}-${i.toString(36)}`);
 for (let i = 0; i < data.count; i++) {
   const tx = signIntent(data.lane, keys[i % keys.length]!, intent(i), `${data.runId}-${data.index}-${i}`);
   ids[i] = tx.id;

@@ -94,9 +94,19 @@ export class SteadyLoad {
   private timer: NodeJS.Timeout | null = null;
   private started = 0;
   private seq = 0;
+  private lane: string;
 
   constructor(private readonly options: SteadyLoadOptions) {
     this.keys = benchKeys(options.keys);
+    this.lane = options.lane;
+  }
+
+  /**
+   * Sends the transactions from now on to `lane` (with the default SDK sender; a `send` of the
+   * options keeps its own target), so one steady stream can move from lane to lane.
+   */
+  moveTo(lane: string): void {
+    this.lane = lane;
   }
 
   start(): void {
@@ -130,7 +140,9 @@ export class SteadyLoad {
   }
 
   private async submit(seq: number): Promise<void> {
-    const { lane, intent } = this.options;
+    const { intent, send } = this.options;
+    // The lane at submission: retries of a transaction stay on its lane after `moveTo`.
+    const lane = this.lane;
     const tx = signIntent(
       lane,
       this.keys[seq % this.keys.length]!,
@@ -139,7 +151,7 @@ export class SteadyLoad {
     );
     this.stats.submitted++;
     try {
-      await (this.options.send ?? this.sendWithSdk)(tx, seq);
+      await (send ? send(tx, seq) : this.sendWithSdk(tx, seq, lane));
       this.stats.accepted++;
     } catch (error) {
       this.stats.failed++;
@@ -156,8 +168,8 @@ export class SteadyLoad {
   }
 
   /** Starts at the next replica in turn (so all take intake); the SDK moves on when one fails. */
-  private readonly sendWithSdk: Sender = async (tx, seq) => {
-    const { urls, lane } = this.options;
+  private async sendWithSdk(tx: SignedTx, seq: number, lane: string): Promise<void> {
+    const { urls } = this.options;
     const first = seq % urls.length;
     const client = createClient({
       endpoints: [...urls.slice(first), ...urls.slice(0, first)],
@@ -165,5 +177,5 @@ export class SteadyLoad {
       timeoutMs: 2_000,
     });
     await client.submitSigned(lane, tx);
-  };
+  }
 }

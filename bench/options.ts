@@ -43,10 +43,11 @@ export const USAGE = `usage: npm run bench -- [${SECTIONS.join('|')} ...] [optio
   --handover-trials N  operator handovers, priority changes and replica joins measured (default 10 each)
   --lanes N         lanes of the lanes section (default 1000)
   --lane-trials N   SIGKILLs of a replica in the lanes section (default 5)
-  --upgrades N      app upgrades in the upgrade section, every replica running every version (default 10)
+  --upgrades N      lanes of the names app upgraded 1.0.0 → 2.0.0 one after another in the upgrade
+                    section, every replica running both versions (default 10)
   --upgrade-handover-trials N
-                    upgrades in the upgrade section whose leader lacks the new version, each a
-                    planned handover (default 1; 0 skips that cluster)
+                    upgrades in the upgrade section whose leader lacks 2.0.0, each a planned
+                    handover on a cluster of its own (default 1; 0 skips that case)
   --start-sizes LIST  state keys of the start section's lanes, each with as many blocks, comma-separated
                     (default 10000,100000,1000000); an empty lane is always measured as the baseline
   --start-runs N    starts of a replica per size in the start section (default 2)

@@ -129,7 +129,7 @@ function contention(r: BenchResults): string[] {
         : undefined,
     ],
     ['app throughput (token)', r.appThroughput?.token.cpu[OTHERS]],
-    ['app throughput (notes)', r.appThroughput?.app.cpu[OTHERS]],
+    ['app throughput (names)', r.appThroughput?.app.cpu[OTHERS]],
     ['etcd3', r.etcd3?.otherCpu?.mean],
   ];
   const measured = seen.filter((x): x is [string, number] => x[1] !== undefined);

@@ -15,7 +15,7 @@ function ordinaryText(run: UpgradeRun): string {
 
 /** Rows of the upgrade section: gaps across the switches, failed requests, wrong-version blocks. */
 export function upgradeRows(r: UpgradeResult): Row[] {
-  const s = `upgrade (3 replicas, notes app, ~${r.options.ratePerSec} tx/s SDK load)`;
+  const s = `upgrade (3 replicas, ${r.app}, ~${r.options.ratePerSec} tx/s SDK load on the lane upgraded)`;
   const inPlace = r.inPlace;
   const gaps = summarize(inPlace.switches.map((x) => x.pendingGapMs));
   const raw = summarize(inPlace.switches.map((x) => x.gapMs));
@@ -24,7 +24,7 @@ export function upgradeRows(r: UpgradeResult): Row[] {
   const rows: Row[] = [
     row(
       s,
-      `${inPlace.switches.length} upgrades ${inPlace.switches[0]?.from ?? '1.0.0'} → … → ${inPlace.switches.at(-1)?.to ?? '?'}, every replica runs every version: ` +
+      `${inPlace.switches.length} of ${inPlace.lanes.length} lanes upgraded one after another, ${inPlace.setup}: ` +
         "block production gap across the switch (switch block `time` → next block's, from the arrival of the next block's oldest tx if later), " +
         `p50 / p99 / max (${nOf(gaps)})`,
       `${triple(gaps)} (raw ${triple(raw)})`,
@@ -70,7 +70,7 @@ export function upgradeRows(r: UpgradeResult): Row[] {
   rows.push(
     row(
       s,
-      'client requests failed (SDK, all endpoints, retries), both clusters',
+      'client requests failed (SDK, all endpoints, retries), every cluster',
       `${int(failed)} of ${int(submitted)}`,
       [kinds, skipped > 0 ? `skipped ${skipped}` : ''].filter(Boolean).join('; '),
       '0',
@@ -82,9 +82,9 @@ export function upgradeRows(r: UpgradeResult): Row[] {
   rows.push(
     row(
       s,
-      'blocks of the wrong version (after a switch not of the new version, before it of another) / switches not as requested',
+      "blocks of the wrong version over every lane's chain (after a switch not of the new version, before it of another) / switches not as requested",
       `${wrong} / ${wrongSwitches}`,
-      `of ${runs.map((x) => int(x.blocks)).join(' + ')} blocks, ${runs.map((x) => x.switches.length).join(' + ')} switches`,
+      `of ${runs.map((x) => int(x.blocks)).join(' + ')} blocks on ${runs.map((x) => x.lanes.length).join(' + ')} lanes, ${runs.map((x) => x.switches.length).join(' + ')} switches`,
       '0 / 0',
       verdict(wrong === 0 && wrongSwitches === 0),
     ),
@@ -163,7 +163,7 @@ const cpuPerTx = (t: LaneThroughput): string => {
     .join(' / ');
 };
 
-/** Rows of the app-throughput section: the notes lane beside the token lane of the same cluster. */
+/** Rows of the app-throughput section: the names lane beside the token lane of the same cluster. */
 export function appThroughputRows(r: AppThroughputResult, all: BenchResults): Row[] {
   const s = `app throughput (${r.options.replicas} replicas)`;
   const { app, token } = r;
@@ -184,13 +184,13 @@ export function appThroughputRows(r: AppThroughputResult, all: BenchResults): Ro
     ),
     row(
       s,
-      'submit → commit latency p50 / p99 (notes ; token)',
+      'submit → commit latency p50 / p99 (names ; token)',
       pair((t) => `${ms(t.commitLatencyMs?.p50)} / ${ms(t.commitLatencyMs?.p99)}`),
       `n = ${app.commitLatencyMs?.n ?? 0} ; ${token.commitLatencyMs?.n ?? 0}`,
     ),
     row(
       s,
-      'accepted (2xx)/s; errors; pending at window end; blocks / mean txs per block (notes ; token)',
+      'accepted (2xx)/s; errors; pending at window end; blocks / mean txs per block (names ; token)',
       pair(
         (t) =>
           `${int(t.acceptedPerSec)}/s; ${t.errors}; ${int(t.backlogAtEnd)}; ${t.blocks.count} / ${t.blocks.meanTxs.toFixed(0)}`,
@@ -206,9 +206,9 @@ export function appThroughputRows(r: AppThroughputResult, all: BenchResults): Ro
     ),
     row(
       s,
-      'CPU per committed tx: all replicas / PostgreSQL (notes ; token)',
+      'CPU per committed tx: all replicas / PostgreSQL (names ; token)',
       pair(cpuPerTx),
-      `leaders: notes ${app.leader}, token ${token.leader}`,
+      `leaders: names ${app.leader}, token ${token.leader}`,
     ),
   ];
 }

@@ -2,7 +2,16 @@ import type pg from 'pg';
 import { sleep } from '../src/time.js';
 import { waitUntil } from '../src/wait.js';
 import { AppCluster } from './app-cluster.js';
-import { NOTES_APP, appArgs, notesVersion, putIntent, writeNotesVersions } from './app-modules.js';
+import {
+  NAMES_APP,
+  NAMES_SOURCE,
+  NAMES_V1,
+  NAMES_V1_PATH,
+  NAMES_V2,
+  NAMES_V2_PATH,
+  appArgs,
+  registerIntent,
+} from './app-modules.js';
 import type { Cleanups } from './cleanups.js';
 import { OthersMeter } from './cpu.js';
 import type { BenchEnv } from './env.js';
@@ -12,14 +21,14 @@ import { Progress } from './progress.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface UpgradeOptions {
-  /** Upgrades on the cluster whose replicas all run every version. */
+  /** Lanes upgraded 1.0.0 → 2.0.0, one after another, on the cluster whose replicas all run both versions. */
   upgrades: number;
-  /** Upgrades on the cluster whose leader lacks the new version (each one a planned handover). */
+  /** Upgrades whose leader lacks the new version (each a planned handover, on a cluster of its own). */
   handoverTrials: number;
   leaseTtlMs: number;
-  /** The steady SDK load on the app lane, tx/s. */
+  /** The steady SDK load on the lane being upgraded, tx/s. */
   ratePerSec: number;
-  /** Load before the first upgrade, and between upgrades, so ordinary blocks surround each switch. */
+  /** Load on a lane before its upgrade (and before the first one, to warm up), so ordinary blocks precede each switch. */
   settleMs: number;
 }
 
@@ -44,30 +53,31 @@ export interface UpgradeSwitch {
 export interface UpgradeRun {
   /** Which replicas ran which versions, in words. */
   setup: string;
+  /** The lanes upgraded, one switch each. */
+  lanes: string[];
   switches: UpgradeSwitch[];
-  /** Intervals between consecutive blocks of one term that are not across a switch, same run. */
+  /** Intervals between consecutive blocks of one term and lane that are not across a switch, same run. */
   ordinary: Summary | null;
   ordinaryPending: Summary | null;
   blocks: number;
-  /** Blocks whose version is not the one in force at their height (by the switches before them). */
+  /** Blocks of every lane whose version is not the one in force at their height (by the switches before them). */
   wrongVersion: number;
   /** Switch blocks whose target is not the version requested, or requested switches never made. */
   wrongSwitches: number;
   load: LoadStats;
-  /** CPU used by processes outside the benchmark over the run, cores (skews every figure). */
+  /** CPU used by processes outside the benchmark over the run, cores (skews every figure; mean over clusters). */
   otherCpu: number;
 }
 
 export interface UpgradeResult {
   options: UpgradeOptions;
-  lane: string;
+  /** The app and its versions, in words ("names 1.0.0 → 2.0.0 from examples/name-registry"). */
+  app: string;
   /** Every replica runs every version: the leader switches code between two of its own blocks. */
   inPlace: UpgradeRun;
   /** The leader runs only the active version: the switch is a planned handover to one that runs the new. */
   handover: UpgradeRun | null;
 }
-
-const LANE = 'notes';
 
 interface BlockRow {
   height: number;
@@ -79,7 +89,7 @@ interface BlockRow {
   firstRx: number | null;
 }
 
-async function laneBlocks(db: pg.Client): Promise<BlockRow[]> {
+async function laneBlocks(db: pg.Client, lane: string): Promise<BlockRow[]> {
   const { rows } = await db.query<{
     height: string;
     term: string;
@@ -92,7 +102,7 @@ async function laneBlocks(db: pg.Client): Promise<BlockRow[]> {
     `SELECT b.height, b.term, b.producer, b.time_ms, b.version, b.upgrade,
             ${oldestArrivalSql('b.tx_ids')} AS first_rx
      FROM baton_blocks b WHERE b.lane = $1 ORDER BY b.height`,
-    [LANE],
+    [lane],
   );
   return rows.map((r) => ({
     height: Number(r.height),
@@ -106,31 +116,41 @@ async function laneBlocks(db: pg.Client): Promise<BlockRow[]> {
 }
 
 /** Waits until the lane has the block switching to `to` and one block after it; returns the switch height. */
-async function waitSwitched(db: pg.Client, to: string): Promise<number> {
+async function waitSwitched(db: pg.Client, lane: string, to: string): Promise<number> {
   return waitUntil(
     async () => {
       const { rows } = await db.query<{ at: string | null; tip: string | null }>(
         `SELECT (SELECT max(height) FROM baton_blocks WHERE lane = $1 AND upgrade = $2) AS at,
                 (SELECT height FROM baton_lanes WHERE lane = $1) AS tip`,
-        [LANE, to],
+        [lane, to],
       );
       const at = rows[0]?.at == null ? null : Number(rows[0].at);
       return at !== null && Number(rows[0]!.tip) > at ? at : undefined;
     },
-    { timeoutMs: 20_000, intervalMs: 10, message: `lane ${LANE} switched to ${to} and a block after it` },
+    { timeoutMs: 20_000, intervalMs: 10, message: `lane ${lane} switched to ${to} and a block after it` },
   );
 }
 
-/** The chain's switches, ordinary intervals and version errors, given the versions asked for. */
+/** What one lane's chain shows; the run's figures gather them over its lanes and clusters. */
+interface LaneFigures {
+  switches: UpgradeSwitch[];
+  ordinary: number[];
+  ordinaryPending: number[];
+  blocks: number;
+  wrongVersion: number;
+  wrongSwitches: number;
+}
+
+/** One lane's switches, ordinary intervals and version errors, given the versions asked for. */
 function analyse(
   blocks: BlockRow[],
   requested: Array<{ to: string; at: number }>,
   window: { from: number; to: number },
-): Omit<UpgradeRun, 'setup' | 'load' | 'otherCpu'> {
+): LaneFigures {
   const switches: UpgradeSwitch[] = [];
   const ordinary: number[] = [];
   const ordinaryPending: number[] = [];
-  let expected = notesVersion(1);
+  let expected = NAMES_V1;
   let wrongVersion = 0;
   for (let i = 0; i < blocks.length; i++) {
     const b = blocks[i]!;
@@ -168,36 +188,45 @@ function analyse(
   const made = blocks.filter((b) => b.upgrade !== null).map((b) => b.upgrade);
   const wrongSwitches =
     made.filter((to, i) => to !== requested[i]?.to).length + Math.max(0, requested.length - made.length);
-  return {
-    switches,
-    ordinary: summarize(ordinary),
-    ordinaryPending: summarize(ordinaryPending),
-    blocks: blocks.length,
-    wrongVersion,
-    wrongSwitches,
-  };
+  return { switches, ordinary, ordinaryPending, blocks: blocks.length, wrongVersion, wrongSwitches };
 }
 
-interface RunPlan {
+/** One cluster of a run: its lanes' figures, the load on them and the CPU of other processes. */
+interface ClusterFigures {
+  lanes: LaneFigures[];
+  load: LoadStats;
+  otherCpu: number;
+}
+
+interface ClusterPlan {
+  /** The cluster's scenario name (its database and directory). */
   name: string;
-  setup: string;
-  trials: number;
-  /** `baton node` arguments of each replica at start. */
+  /** Lanes of the app at 1.0.0, each upgraded to 2.0.0 in turn. */
+  lanes: string[];
+  /** `baton node` arguments of each replica. */
   argsFor: (id: string) => string[];
-  /** Before trial k (0-based; the lane runs version k + 1): puts the leader where the trial wants it. */
-  before?: (cluster: AppCluster, k: number) => Promise<void>;
+  /** Before a lane's upgrade, with the load already on it: puts the leader where the run wants it. */
+  before?: (cluster: AppCluster, lane: string) => Promise<void>;
+  /** The replica that must lead each lane when its upgrade is proposed, if one must. */
+  leaderAtSwitch?: string;
 }
 
-async function upgradeRun(
+/**
+ * One cluster: the lanes created at 1.0.0, then one steady SDK load of `register`s moved from
+ * lane to lane; on each, `settleMs` of load, the upgrade to 2.0.0, and its switch block and one
+ * block after it. A lane's ordinary intervals are those while the load was on it (after the
+ * first lane's warm-up).
+ */
+async function clusterRun(
   env: BenchEnv,
   cleanups: Cleanups,
   o: UpgradeOptions,
-  plan: RunPlan,
+  plan: ClusterPlan,
   progress: Progress,
-): Promise<UpgradeRun> {
-  progress.update(`${plan.name}: starting 3 replicas (${plan.setup})`);
+): Promise<ClusterFigures> {
+  progress.update(`${plan.name}: starting 3 replicas`);
   const cluster = await AppCluster.start(env, cleanups, {
-    name: `upgrade-${plan.name}`,
+    name: plan.name,
     replicas: 3,
     leaseTtlMs: o.leaseTtlMs,
     lanes: [],
@@ -205,54 +234,103 @@ async function upgradeRun(
   });
   const load = new SteadyLoad({
     urls: cluster.urls,
-    lane: LANE,
+    lane: plan.lanes[0]!,
     ratePerSec: o.ratePerSec,
     maxInFlight: o.ratePerSec * 3,
     keys: 50,
-    intent: (seq) => putIntent(`k-${seq % 500}`, `note ${seq}`),
+    // Unique names (base 36, at most 32 characters), so that none is refused as taken.
+    intent: (seq) => registerIntent(`s-${seq.toString(36)}`),
   });
   const stopLoad = cleanups.add(`upgrade ${plan.name} load`, () => void load.stop());
-  const requested: Array<{ to: string; at: number }> = [];
-  const window = { from: 0, to: Infinity };
+  const requested = new Map<string, { to: string; at: number }>();
+  const windows = new Map<string, { from: number; to: number }>();
   const others = new OthersMeter();
   try {
     try {
-      await cluster.createLane(LANE, NOTES_APP, notesVersion(1));
+      for (const lane of plan.lanes) await cluster.createLane(lane, NAMES_APP, NAMES_V1);
       load.start();
       others.start();
       await sleep(o.settleMs);
-      window.from = Date.now();
-      for (let k = 0; k < plan.trials; k++) {
-        await plan.before?.(cluster, k);
-        const to = notesVersion(k + 2);
-        progress.update(`${plan.name}: upgrade ${k + 1}/${plan.trials}, ${notesVersion(k + 1)} → ${to}`);
-        const at = Date.now();
-        const proposal = await cluster.admin<{ status: string }>('POST', `/v1/admin/lanes/${LANE}/upgrade`, {
-          to,
-        });
-        if (proposal.status !== 'proposed') throw new Error(`upgrade to ${to}: ${JSON.stringify(proposal)}`);
-        requested.push({ to, at });
-        await waitSwitched(cluster.db, to);
+      for (const [k, lane] of plan.lanes.entries()) {
+        load.moveTo(lane);
+        const window = { from: Date.now(), to: Infinity };
+        windows.set(lane, window);
+        await plan.before?.(cluster, lane);
         await sleep(o.settleMs);
+        if (plan.leaderAtSwitch) {
+          const leader = (await cluster.lane(lane)).leader;
+          if (leader !== plan.leaderAtSwitch)
+            throw new Error(
+              `${plan.leaderAtSwitch} should lead lane ${lane} before the upgrade, ${leader} does`,
+            );
+        }
+        progress.update(
+          `${plan.name}: lane ${lane} (${k + 1}/${plan.lanes.length}), ${NAMES_V1} → ${NAMES_V2}`,
+        );
+        const at = Date.now();
+        const proposal = await cluster.admin<{ status: string }>(
+          'POST',
+          `/v1/admin/lanes/${encodeURIComponent(lane)}/upgrade`,
+          { to: NAMES_V2 },
+        );
+        if (proposal.status !== 'proposed')
+          throw new Error(`lane ${lane} upgrade to ${NAMES_V2}: ${JSON.stringify(proposal)}`);
+        requested.set(lane, { to: NAMES_V2, at });
+        await waitSwitched(cluster.db, lane, NAMES_V2);
+        window.to = Date.now();
       }
-      window.to = Date.now();
     } finally {
       await load.stop();
       stopLoad();
     }
     const otherCpu = others.stop();
-    const blocks = await laneBlocks(cluster.db);
-    return { setup: plan.setup, ...analyse(blocks, requested, window), load: load.snapshot(), otherCpu };
+    const lanes: LaneFigures[] = [];
+    for (const lane of plan.lanes) {
+      const asked = requested.get(lane);
+      const window = windows.get(lane) ?? { from: Infinity, to: Infinity };
+      lanes.push(analyse(await laneBlocks(cluster.db, lane), asked ? [asked] : [], window));
+    }
+    return { lanes, load: load.snapshot(), otherCpu };
   } finally {
     await cluster.stop();
   }
 }
 
+/** A run's figures over the lanes of its clusters. */
+function gather(setup: string, lanes: string[], clusters: ClusterFigures[]): UpgradeRun {
+  const all = clusters.flatMap((c) => c.lanes);
+  const failures: Record<string, number> = {};
+  for (const c of clusters)
+    for (const [kind, n] of Object.entries(c.load.failures)) failures[kind] = (failures[kind] ?? 0) + n;
+  const sum = (f: (l: LoadStats) => number) => clusters.reduce((n, c) => n + f(c.load), 0);
+  return {
+    setup,
+    lanes,
+    switches: all.flatMap((l) => l.switches),
+    ordinary: summarize(all.flatMap((l) => l.ordinary)),
+    ordinaryPending: summarize(all.flatMap((l) => l.ordinaryPending)),
+    blocks: all.reduce((n, l) => n + l.blocks, 0),
+    wrongVersion: all.reduce((n, l) => n + l.wrongVersion, 0),
+    wrongSwitches: all.reduce((n, l) => n + l.wrongSwitches, 0),
+    load: {
+      submitted: sum((l) => l.submitted),
+      accepted: sum((l) => l.accepted),
+      failed: sum((l) => l.failed),
+      skipped: sum((l) => l.skipped),
+      failures,
+    },
+    otherCpu: clusters.reduce((n, c) => n + c.otherCpu, 0) / Math.max(1, clusters.length),
+  };
+}
+
 /**
- * App upgrades under a steady SDK load on a 3-replica cluster, each measured as the block
- * production gap across the switch beside the ordinary interval between blocks in the same run:
- * first with every replica running every version (the leader switches its own code), then with
- * a leader that lacks the new version (the switch is a planned handover).
+ * App upgrades of the example names app (examples/name-registry, 1.0.0 → 2.0.0) under a steady
+ * SDK load on a 3-replica cluster, each measured as the block production gap across the switch
+ * beside the ordinary interval between blocks in the same run: first `upgrades` lanes, one after
+ * another, with every replica running both versions (the leader switches its own code), then
+ * with a leader that lacks 2.0.0 (the switch is a planned handover). After such a switch that
+ * leader lacks the code of a lane it serves and is not ready again: each handover trial has a
+ * cluster of its own.
  */
 export async function upgradeSection(
   env: BenchEnv,
@@ -260,58 +338,55 @@ export async function upgradeSection(
   o: UpgradeOptions,
 ): Promise<UpgradeResult> {
   const progress = new Progress('upgrade');
-  const modules = await writeNotesVersions(env, 'upgrade-apps', Math.max(o.upgrades, o.handoverTrials) + 1);
+  const both = appArgs([NAMES_V1_PATH, NAMES_V2_PATH]);
+  const versions = `${NAMES_APP} ${NAMES_V1} and ${NAMES_V2}`;
 
-  const inPlace = await upgradeRun(
-    env,
-    cleanups,
-    o,
-    {
-      name: 'in-place',
-      setup: `every replica runs notes ${notesVersion(1)}..${notesVersion(o.upgrades + 1)}`,
-      trials: o.upgrades,
-      argsFor: () => appArgs(modules.slice(0, o.upgrades + 1)),
-    },
-    progress,
-  );
+  const lanes = Array.from({ length: o.upgrades }, (_, k) => `${NAMES_APP}-${k + 1}`);
+  const inPlace = gather(`every replica runs ${versions}`, lanes, [
+    await clusterRun(env, cleanups, o, { name: 'upgrade-in-place', lanes, argsFor: () => both }, progress),
+  ]);
 
   let handover: UpgradeRun | null = null;
   if (o.handoverTrials > 0) {
-    const all = appArgs(modules.slice(0, o.handoverTrials + 1));
-    handover = await upgradeRun(
-      env,
-      cleanups,
-      o,
-      {
-        name: 'handover',
-        setup: `r1 runs only the lane's active version and leads the lane at the switch; r2, r3 run notes ${notesVersion(1)}..${notesVersion(o.handoverTrials + 1)}`,
-        trials: o.handoverTrials,
-        argsFor: (id) => (id === 'r1' ? appArgs([modules[0]!]) : all),
-        before: async (cluster, k) => {
-          const r1 = cluster.local.replica('r1');
-          // After a trial r1 lacks the lane's version (not ready): it restarts with that version only.
-          if (k > 0) {
-            progress.update(`handover: restarting r1 with notes ${notesVersion(k + 1)} only`);
-            await cluster.restartWith(r1, appArgs([modules[k]!]));
-          }
-          // A restarted replica is given lanes once it has been ready for a moment (placement's
-          // eligibility): until then the handover is refused as not_eligible, and tried again.
-          await waitUntil(
-            async () => {
-              if ((await cluster.lane(LANE)).leader !== 'r1')
-                await cluster.admin('POST', `/v1/admin/lanes/${LANE}/handover`, { to: 'r1' });
-              return true;
+    const trials: ClusterFigures[] = [];
+    const handoverLanes: string[] = [];
+    for (let t = 1; t <= o.handoverTrials; t++) {
+      const lane = `${NAMES_APP}-h${t}`;
+      handoverLanes.push(lane);
+      trials.push(
+        await clusterRun(
+          env,
+          cleanups,
+          o,
+          {
+            name: `upgrade-handover-${t}`,
+            lanes: [lane],
+            argsFor: (id) => (id === 'r1' ? appArgs([NAMES_V1_PATH]) : both),
+            // Placement gives a replica lanes once it has been ready for a moment: until then the
+            // handover is refused as not_eligible, and tried again.
+            before: async (cluster, name) => {
+              await waitUntil(
+                async () => {
+                  if ((await cluster.lane(name)).leader !== 'r1')
+                    await cluster.admin('POST', `/v1/admin/lanes/${encodeURIComponent(name)}/handover`, {
+                      to: 'r1',
+                    });
+                  return true;
+                },
+                { timeoutMs: 30_000, intervalMs: 200, message: `lane ${name} handed over to r1` },
+              );
             },
-            { timeoutMs: 30_000, intervalMs: 200, message: `lane ${LANE} handed over to r1` },
-          );
-          // r1's own blocks under load before the switch, and placement left alone to settle.
-          await sleep(o.settleMs);
-          const leader = (await cluster.lane(LANE)).leader;
-          if (leader !== 'r1')
-            throw new Error(`r1 should lead lane ${LANE} before the upgrade, ${leader} does`);
-        },
-      },
-      progress,
+            leaderAtSwitch: 'r1',
+          },
+          progress,
+        ),
+      );
+    }
+    handover = gather(
+      `r1 runs only ${NAMES_APP} ${NAMES_V1} and leads the lane at the switch; r2, r3 run ${versions}` +
+        (o.handoverTrials > 1 ? `; a cluster per upgrade` : ''),
+      handoverLanes,
+      trials,
     );
   }
   const gaps = summarize(inPlace.switches.map((s) => s.pendingGapMs));
@@ -319,5 +394,10 @@ export async function upgradeSection(
     `${inPlace.switches.length} upgrades: gap p50 ${gaps?.p50 ?? '—'} ms, max ${gaps?.max ?? '—'} ms` +
       (handover ? `; handover case ${handover.switches.map((s) => `${s.pendingGapMs} ms`).join(', ')}` : ''),
   );
-  return { options: o, lane: LANE, inPlace, handover };
+  return {
+    options: o,
+    app: `${NAMES_APP} ${NAMES_V1} → ${NAMES_V2} from ${NAMES_SOURCE}`,
+    inPlace,
+    handover,
+  };
 }
