@@ -143,8 +143,21 @@ export class ReplicaAdmin implements AdminActions {
     const { store, registry } = this.options;
     const row = await store.lane(lane);
     if (!row) throw new BatonError('unknown_lane');
-    const [runners, live] = await Promise.all([registry.runnersOf(row.app, to), registry.placement(0)]);
-    const ready = live.filter((r) => r.eligible && runners.has(r.id)).map((r) => r.id);
+    const runnersNow = async () => {
+      const [runners, live] = await Promise.all([registry.runnersOf(row.app, to), registry.placement(0)]);
+      return { runners, ready: live.some((r) => r.eligible && runners.has(r.id)) };
+    };
+    let { runners, ready } = await runnersNow();
+    // A replica that runs the version but just started reports ready with its next heartbeat.
+    if (!ready && runners.size > 0 && row.version !== to) {
+      ({ runners, ready } = await waitUntil(
+        async () => {
+          const now = await runnersNow();
+          return now.ready ? now : undefined;
+        },
+        { timeoutMs: this.options.readyWaitMs, intervalMs: 100 },
+      ).catch(() => ({ runners, ready })));
+    }
     const base = {
       lane,
       app: row.app,
@@ -154,7 +167,7 @@ export class ReplicaAdmin implements AdminActions {
       runners: [...runners].sort(),
     };
     if (row.version === to) return { ...base, status: 'active', approvals: 0 };
-    if (ready.length === 0)
+    if (!ready)
       throw new BatonError(
         'version_unavailable',
         `no ready replica runs ${row.app} ${to}: start replicas with that version first`,
