@@ -39,3 +39,25 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
     clearTimeout(timer);
   }
 }
+
+export interface RetryOptions {
+  baseMs: number;
+  capMs: number;
+  signal: AbortSignal;
+  /** Called with each failure before the back-off (to log it). */
+  onError?: (error: unknown, attempt: number) => void;
+}
+
+/** Runs `task` until it resolves, backing off between failures; undefined once `signal` aborts. */
+export async function retrying<T>(task: () => Promise<T>, options: RetryOptions): Promise<T | undefined> {
+  for (let attempt = 0; !options.signal.aborted; attempt++) {
+    try {
+      return await task();
+    } catch (error) {
+      if (options.signal.aborted) break;
+      options.onError?.(error, attempt);
+      await sleep(backoffMs(attempt, options.baseMs, options.capMs), options.signal);
+    }
+  }
+  return undefined;
+}

@@ -1,7 +1,8 @@
 import type { AppRunner } from '../apps/runner.js';
 import type { TypedEvents } from '../events.js';
 import type { Logger } from '../log.js';
-import { backoffMs, sleep } from '../time.js';
+import { retrying } from '../time.js';
+import { Waker } from '../waker.js';
 import { compactResult, type BlockRecord } from './block.js';
 import { canonicalJson } from './canonical.js';
 import { executeTxs } from './execute.js';
@@ -23,17 +24,23 @@ export interface VerificationCounts {
   skipped: number;
 }
 
+/** Blocks read (with their transaction bodies, one query each) per round of verification. */
+const BATCH = 20;
+/** Longest an idle verifier sleeps on its own (the follower's blocks wake it sooner). */
+const IDLE_WAIT_MS = 10_000;
+
 /**
  * Re-executes every block of a lane with this replica's own copy of the app and compares the
  * results and state writes with what the block recorded (`--verify-blocks`). Followers apply the
  * leader's recorded writes and a new leader re-runs the app on them, so an app that is not
  * deterministic (Math.random, the wall clock, iteration order of something unordered) silently
  * forks the state the replicas would compute; this makes it visible. It keeps its own copy of the
- * lane state (memory for a second copy) and runs behind the follower, off the commit path.
+ * lane state (memory for a second copy) and runs behind the follower, off the commit path: woken
+ * by the follower's blocks, it reads what it has not verified from the database in batches, so a
+ * verifier that falls behind holds no queue.
  */
 export class BlockVerifier {
-  private readonly queue: BlockRecord[] = [];
-  private wake: (() => void) | null = null;
+  private readonly waker = new Waker();
 
   constructor(
     private readonly lane: Lane,
@@ -43,61 +50,47 @@ export class BlockVerifier {
     private readonly events: TypedEvents<VerifierEvents>,
     private readonly logger: Logger,
   ) {
-    lane.follower.events.on('block', (block) => {
-      this.queue.push(block);
-      this.wake?.();
-    });
+    lane.follower.events.on('block', () => this.waker.wake());
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const onAbort = (): void => this.wake?.();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      // Its own whole copy of the state, whatever the follower keeps in memory.
-      const state = await this.retry(
-        'load the lane state',
-        signal,
-        async () => new LaneState(await this.store.snapshot(this.lane.name)),
-      );
-      if (!state) return;
-      while (!signal.aborted) {
-        const block = this.queue.shift();
-        if (!block) {
-          await new Promise<void>((resolve) => (this.wake = resolve));
-          this.wake = null;
-          continue;
-        }
-        // Blocks between the snapshot and the first one announced are read from the database.
-        while (state.height + 1 < block.height && !signal.aborted) {
-          const missed = await this.retry('read blocks', signal, () =>
-            this.store.blocksAfter(
-              this.lane.name,
-              state.height,
-              Math.min(200, block.height - state.height - 1),
-            ),
-          );
-          for (const b of missed ?? []) await this.verify(state, b, signal);
-        }
-        if (block.height === state.height + 1) await this.verify(state, block, signal);
+    const retry = {
+      baseMs: 50,
+      capMs: 2_000,
+      signal,
+      onError: (error: unknown) => this.logger.warn('verifier read failed; retrying', { error }),
+    };
+    const { name } = this.lane;
+    // Its own whole copy of the state, whatever the follower keeps in memory.
+    const state = await retrying(async () => new LaneState(await this.store.snapshot(name)), retry);
+    while (state && !signal.aborted) {
+      if (state.height >= this.lane.follower.height) {
+        await this.waker.wait(IDLE_WAIT_MS, signal);
+        continue;
       }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+      const batch = await retrying(async () => {
+        const blocks = await this.store.blocksAfter(name, state.height, BATCH);
+        return {
+          blocks,
+          bodies: await this.store.txBodies(
+            name,
+            blocks.flatMap((b) => b.txs),
+          ),
+        };
+      }, retry);
+      for (const block of batch?.blocks ?? []) this.verify(state, block, batch!.bodies);
     }
   }
 
-  private async verify(state: LaneState, block: BlockRecord, signal: AbortSignal): Promise<void> {
+  private verify(state: LaneState, block: BlockRecord, bodies: ReadonlyMap<string, string>): void {
     const app = block.version === null ? undefined : this.lane.appAt(block.version);
     if (!app) {
       this.counts.skipped++;
     } else {
-      const bodies = await this.retry('read transaction bodies', signal, async () => {
-        const found = await this.store.txBodies(block.lane, block.txs);
-        return block.txs.map((id) => ({ id, body: found.get(id) ?? '' }));
-      });
-      if (!bodies) return;
+      const txs = block.txs.map((id) => ({ id, body: bodies.get(id) ?? '' }));
       const overlay = state.overlay();
       const execution = { app, policy: this.lane, runner: this.runner };
-      const results = executeTxs(execution, overlay, bodies, block.height, block.time);
+      const results = executeTxs(execution, overlay, txs, block.height, block.time);
       const what: string[] = [];
       if (canonicalJson(results.map(compactResult)) !== canonicalJson(block.results.map(compactResult)))
         what.push('results');
@@ -126,18 +119,5 @@ export class BlockVerifier {
       throw new Error(
         `verifier of lane ${block.lane}: block ${block.height} does not extend ${state.height}`,
       );
-  }
-
-  /** `read` until it succeeds, backing off; null when stopped first. */
-  private async retry<T>(what: string, signal: AbortSignal, read: () => Promise<T>): Promise<T | null> {
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      try {
-        return await read();
-      } catch (error) {
-        this.logger.warn(`verifier could not ${what}; retrying`, { error });
-        await sleep(backoffMs(attempt, 50, 2_000), signal);
-      }
-    }
-    return null;
   }
 }

@@ -13,7 +13,7 @@ import { TypedEvents } from '../events.js';
 import { Intake } from '../ledger/intake.js';
 import { SignatureVerifier } from '../ledger/keys.js';
 import { LedgerStore, blockFromNotice, warmConnection } from '../ledger/store.js';
-import { backoffMs, sleep } from '../time.js';
+import { retrying, sleep } from '../time.js';
 import { VERSION } from '../version.js';
 import type { ReplicaConfig } from './config.js';
 import type { ReplicaEvents } from './events.js';
@@ -335,16 +335,15 @@ export class Replica {
   }
 
   private async waitForDatabase(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.pool.query('SELECT 1');
-        return;
-      } catch (error) {
-        if (this.controller.signal.aborted) throw error;
+    const reached = await retrying(() => this.pool.query('SELECT 1'), {
+      baseMs: 100,
+      capMs: 2_000,
+      signal: this.controller.signal,
+      onError: (error, attempt) => {
         if (attempt % 10 === 0) this.config.logger.warn('waiting for the database', { error });
-        await sleep(backoffMs(attempt, 100, 2_000), this.controller.signal);
-      }
-    }
+      },
+    });
+    if (reached === undefined) throw new Error('the replica stopped while waiting for the database');
   }
 
   private async onListenerUp(conn: pg.Client): Promise<void> {
