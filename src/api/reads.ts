@@ -16,15 +16,7 @@ export async function readAtTip<T>(ctx: ApiContext, lane: Lane, read: (state: La
   const tip = await ctx.store.laneHeight(lane.name);
   if (tip === null) throw new BatonError('unknown_lane');
   const { follower } = lane;
-  if (!follower.loaded || follower.height < tip) {
-    follower.requestCatchUp();
-    const signal = AbortSignal.timeout(TIP_WAIT_MS);
-    await follower.events
-      .waitFor('block', () => follower.height >= tip, signal)
-      .catch(() => {
-        throw new BatonError('unavailable', `this replica's copy of lane ${lane.name} is behind; retry`);
-      });
-  }
+  await follower.reach(tip, TIP_WAIT_MS);
   const state = follower.current;
   return state.resolve(() => read(state));
 }

@@ -63,18 +63,18 @@ export class LaneFollower {
   }
 
   /**
-   * Resolves once block `height` is applied here (fetching it if need be); after a while rejects
-   * with `unavailable` (a read then answers 503, a leader retries).
+   * Resolves once block `height` is applied here (fetching it if need be); after `timeoutMs`
+   * rejects with `unavailable` (a read then answers 503, a leader retries).
    */
-  async reach(height: number): Promise<void> {
+  async reach(height: number, timeoutMs = REACH_TIMEOUT_MS): Promise<void> {
     if (this.height >= height) return;
     this.requestCatchUp();
     await this.events
-      .waitFor('block', () => this.height >= height, AbortSignal.timeout(REACH_TIMEOUT_MS))
+      .waitFor('block', () => this.height >= height, AbortSignal.timeout(timeoutMs))
       .catch(() => {
         throw new BatonError(
           'unavailable',
-          `block ${height} of lane ${this.lane} was not applied here within ${REACH_TIMEOUT_MS} ms`,
+          `this replica has not applied block ${height} of lane ${this.lane} within ${timeoutMs} ms; retry`,
         );
       });
   }
