@@ -25,9 +25,6 @@ export interface TxContext {
   time: string;
 }
 
-/** @deprecated the name of `TxContext` before the block height and time were added. */
-export type TxInput = TxContext;
-
 export type ApplyResult = { ok: true; result?: JsonValue } | { ok: false; error: string };
 
 /** A named read over the lane's state: deterministic, no writes. */

@@ -8,5 +8,4 @@ export type {
   ApplyResult,
   JsonValue,
   TxContext,
-  TxInput,
 } from './app.js';

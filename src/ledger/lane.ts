@@ -16,10 +16,8 @@ function refusal(error: unknown): BatonError {
 }
 
 export interface LaneEvents extends Record<string, unknown> {
-  /** The app code this replica runs the lane with changed (an upgrade), or became missing. */
-  'lane:app': { lane: string; version: string | null; runs: boolean };
-  /** An operator proposed another version. */
-  'lane:proposal': { lane: string; version: string | null };
+  /** The lane switched app versions: `runs` tells whether this replica has the new one. */
+  'lane:app': { runs: boolean };
 }
 
 /**
@@ -53,8 +51,7 @@ export class Lane implements UpgradePolicy {
       if (block.upgrade) {
         // The switch consumed the proposal (the database clears it in the same commit).
         if (this.proposedVersion === block.upgrade) this.proposedVersion = null;
-        const app = this.app();
-        this.events.emit('lane:app', { lane: this.name, version: block.upgrade, runs: app !== undefined });
+        this.events.emit('lane:app', { runs: this.app() !== undefined });
       }
     });
   }
@@ -73,10 +70,6 @@ export class Lane implements UpgradePolicy {
     if (version !== null) return this.apps.get(this.appName, version);
     const oldest = this.apps.versions(this.appName)[0];
     return oldest === undefined ? undefined : this.apps.get(this.appName, oldest);
-  }
-
-  runs(version: string): boolean {
-    return this.appAt(version) !== undefined;
   }
 
   /** This replica's code for `version` of the lane's app, if it has it. */
@@ -110,7 +103,6 @@ export class Lane implements UpgradePolicy {
   update(row: LaneRow): void {
     if (row.proposedVersion === this.proposedVersion) return;
     this.proposedVersion = row.proposedVersion;
-    this.events.emit('lane:proposal', { lane: this.name, version: row.proposedVersion });
-    this.waker.wake();
+    this.waker.wake(); // its leader may have a switch to write
   }
 }

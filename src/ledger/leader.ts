@@ -112,11 +112,11 @@ export async function produceBlock(
   ctx: LeaderContext,
   pending: readonly PendingTx[],
 ): Promise<BlockRecord | null> {
+  const base = ctx.follower.current;
   for (;;) {
-    const base = ctx.follower.current;
     const height = base.height;
     const block = await base.resolve(() => buildBlock(ctx, pending));
-    if (ctx.follower.current === base && base.height === height) return block;
+    if (base.height === height) return block;
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { App, AppState, TxInput } from '../../src/apps/app.js';
+import type { App, AppState, TxContext } from '../../src/apps/app.js';
 import { SUPPLY_KEY, balanceKey, tokenApp } from '../../src/apps/token.js';
 import { blockHash, publicBlock, type BlockRecord } from '../../src/ledger/block.js';
 import { LaneState } from '../../src/ledger/lane-state.js';
@@ -395,7 +395,7 @@ describe('buildBlock', () => {
       name: 'throwing',
       version: '1.0.0',
       validate: () => undefined,
-      apply(state: AppState, tx: TxInput) {
+      apply(state: AppState, tx: TxContext) {
         if (tx.kind === 'boom') {
           state.set('partial', 1);
           state.set('shared', 'from boom');
@@ -420,7 +420,7 @@ describe('buildBlock', () => {
       name: 'refusing',
       version: '1.0.0',
       validate: () => undefined,
-      apply(state: AppState, tx: TxInput) {
+      apply(state: AppState, tx: TxContext) {
         state.set('shared', tx.kind);
         if (tx.kind === 'no') {
           state.set('partial', 1);

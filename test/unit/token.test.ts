@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AppState, JsonValue, TxInput } from '../../src/apps/app.js';
+import type { AppState, JsonValue, TxContext } from '../../src/apps/app.js';
 import { FAUCET_MAX, SUPPLY_KEY, balanceKey, tokenApp } from '../../src/apps/token.js';
 
 /** A Map-backed AppState that records every write. */
@@ -56,7 +56,7 @@ const A = account(0xaa);
 const B = account(0xbb);
 
 let counter = 0;
-function tx(from: string, kind: string, args: unknown): TxInput {
+function tx(from: string, kind: string, args: unknown): TxContext {
   counter++;
   return {
     id: counter.toString(16).padStart(64, '0'),
