@@ -157,17 +157,20 @@ export class LedgerStore {
    */
   async ensureLane(lane: string, spec: LaneSpec): Promise<{ row: LaneRow; created: boolean }> {
     // One statement: the lease row's foreign key is checked at its end, after the lane insert.
-    const { rows } = await this.pool.query<{ created: boolean }>(
+    // The lane comes back from the insert, or, when it existed, as the statement's snapshot has it.
+    const { rows } = await this.pool.query<LaneDbRow & { created: boolean }>(
       `WITH l AS (INSERT INTO baton_lanes (lane, app, version, approvers, quorum) VALUES ($1, $2, $3, $4, $5)
-                  ON CONFLICT (lane) DO NOTHING RETURNING lane),
+                  ON CONFLICT (lane) DO NOTHING RETURNING ${LANE_COLUMNS}),
             s AS (INSERT INTO baton_leases (lane) VALUES ($1) ON CONFLICT (lane) DO NOTHING),
             n AS (SELECT pg_notify('baton_lanes', $1) FROM l)
-       SELECT EXISTS (SELECT 1 FROM l) AS created FROM (SELECT count(*) FROM n) AS notified`,
+       SELECT *, true AS created FROM l WHERE (SELECT count(*) FROM n) >= 0
+       UNION ALL
+       SELECT ${LANE_COLUMNS}, false FROM baton_lanes WHERE lane = $1 AND NOT EXISTS (SELECT 1 FROM l)`,
       [lane, spec.app, spec.version, spec.approvers ?? [], spec.quorum ?? 0],
     );
-    const row = await this.lane(lane);
-    if (!row) throw new Error(`lane ${lane} vanished right after it was created`);
-    return { row, created: rows[0]?.created ?? false };
+    const row = rows[0];
+    if (!row) throw new Error(`lane ${lane} was neither created nor found`);
+    return { row: toLane(row), created: row.created };
   }
 
   /** Creates the lanes that do not exist yet, in one statement (a replica starting with many lanes). */
