@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { HaproxyProcess, parseRequestLog } from '../../src/cluster/haproxy.js';
+import { waitUntil } from '../helpers/wait.js';
 
 // The shipped HAProxy configuration against three fake replicas that are ready (GET /readyz
 // answers 200) but behave like a replica caught mid-drain: one closes the connection as a
@@ -114,6 +115,9 @@ test('a submit that a replica drops or refuses (503) is re-sent to another, even
   );
 });
 
+/** Stream requests HAProxy has logged (it logs each when its connection closes). */
+const streamLogs = (): number => proxy!.lines.filter((l) => l.includes('"GET /v1/lanes/main/stream')).length;
+
 test('a stream (WebSocket upgrade) that a replica drops or refuses is re-sent to another', async () => {
   for (let i = 0; i < 3; i++) {
     const ws = new WebSocket(`ws://127.0.0.1:${proxy!.port}/v1/lanes/main/stream?after=0`, {
@@ -126,6 +130,12 @@ test('a stream (WebSocket upgrade) that a replica drops or refuses is re-sent to
     });
     ws.terminate();
     assert.deepEqual(JSON.parse(first), { type: 'heartbeat', height: 0 });
+    // HAProxy logs a stream when it closes: until then it still counts the serving replica's
+    // connection, and leastconn would send the next client only to the two bad replicas.
+    await waitUntil(() => streamLogs() > i, {
+      timeoutMs: 5_000,
+      message: `stream ${i + 1} closed in HAProxy`,
+    });
   }
   const [drop, refuse] = fakes;
   assert.ok(drop!.upgrades > 0 && refuse!.upgrades > 0, 'the dropping and refusing replicas were tried');
