@@ -5,6 +5,7 @@ import { HaproxyProcess } from '../../src/cluster/haproxy.js';
 import { createClient, generateKeyPair, signTx, type KeyPair } from '../../src/client/index.js';
 import type { ReplicaProcess } from '../../src/cluster/replica-process.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { runCliOnce } from '../helpers/admin.js';
 import { send } from '../helpers/http.js';
 import { checkLedger } from '../helpers/invariants.js';
 import { TestPostgres, withClient } from '../helpers/postgres.js';
@@ -194,16 +195,21 @@ test('rolling upgrade v1 -> v2 under SDK and HAProxy load: no failed request, no
       for (const load of loads) await load.waitAcks(10, `after restarting ${replica.options.id}`);
     }
 
-    // 3. The switch.
-    const proposed = await admin('POST', `/v1/admin/lanes/${LANE}/upgrade`, { to: '2.0.0' });
-    assert.equal(proposed.status, 202, proposed.text);
-    const proposal = JSON.parse(proposed.text) as { status: string; runners: string[] };
-    assert.equal(proposal.status, 'proposed');
-    assert.deepEqual(proposal.runners, ['r1', 'r2']);
-    await waitUntil(async () => (await laneVersion(LANE)) === '2.0.0', {
-      timeoutMs: 15_000,
-      message: 'the lane switches to 2.0.0',
-    });
+    // 3. The switch, with the command docs/upgrades.md gives: it waits until the lane runs 2.0.0.
+    const upgraded = await runCliOnce([
+      'upgrade',
+      LANE,
+      '--to',
+      '2.0.0',
+      '--url',
+      cluster.urls[0]!,
+      '--admin-token-file',
+      cluster.local.adminTokenFile,
+    ]);
+    assert.equal(upgraded.code, 0, upgraded.out);
+    assert.match(upgraded.out, /upgrade names 1\.0\.0 -> 2\.0\.0 proposed; replicas running it: r1, r2/);
+    assert.match(upgraded.out, /lane names now runs names 2\.0\.0/);
+    assert.equal(await laneVersion(LANE), '2.0.0');
     for (const load of loads) await load.waitAcks(20, 'after the switch');
 
     // r3 runs 1.0.0 only: it follows and serves reads, refuses the lane's submissions, is not ready.
